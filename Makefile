@@ -1,0 +1,63 @@
+# Townsquare's front door. Needs only python3 (3.11+), pip and make.
+#   make run    set up and serve the API on http://127.0.0.1:8000 (docs at /docs)
+#   make test   set up and run the whole test suite
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install run test lint typecheck format check migrate clean
+
+help:
+	@echo "make run        set up, migrate the SQLite database, serve on http://$(HOST):$(PORT)"
+	@echo "make test       set up and run the test suite (SQLite; + PostgreSQL/Redis if configured)"
+	@echo "make lint       ruff;  make typecheck: mypy;  make check: both plus tests"
+	@echo "make migrate    apply migrations to TOWNSQUARE_DATABASE_URL"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs exactly what uv.lock pins (dev tools included); redone only when the lock changes.
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	rm -f $(VENV)/.synced-*
+	touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/townsquare db upgrade
+
+run: migrate
+	$(BIN)/townsquare serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format src tests migrations
+	$(BIN)/ruff check --fix src tests migrations
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

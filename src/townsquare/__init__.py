@@ -1,0 +1,1 @@
+"""Townsquare: a self-hostable social-network backend."""

@@ -1,0 +1,165 @@
+"""Typed settings, read from the environment with the ``TOWNSQUARE_`` prefix.
+
+Unsafe production settings fail fast: ``Settings()`` raises with a message that says what to fix,
+so a misconfigured server never starts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-secret-key-change-me-in-production-please"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class MailBackend(StrEnum):
+    CONSOLE = "console"
+    SMTP = "smtp"
+
+
+class UnsafeProductionSettings(ValueError):
+    """Raised when TOWNSQUARE_ENV=production is combined with development-only settings."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TOWNSQUARE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- runtime
+    env: Environment = Environment.DEVELOPMENT
+    debug: bool = False
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- storage
+    database_url: str = "sqlite+aiosqlite:///./townsquare.db"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    redis_url: str | None = None
+    redis_key_prefix: str = "ts:"
+
+    # --- HTTP
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # --- accounts
+    access_token_ttl_minutes: int = Field(default=15, ge=1)
+    refresh_token_ttl_days: int = Field(default=30, ge=1)
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+    password_reset_ttl_minutes: int = Field(default=60, ge=5)
+    allow_unverified_posting: bool = True
+    deletion_grace_days: int = Field(default=30, ge=0)
+    password_argon2_time_cost: int = Field(default=3, ge=1)
+    password_argon2_memory_kib: int = Field(default=65536, ge=1024)
+    reserved_usernames: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "admin",
+            "administrator",
+            "api",
+            "root",
+            "me",
+            "mod",
+            "moderator",
+            "support",
+            "help",
+            "settings",
+            "system",
+            "townsquare",
+            "www",
+            "mail",
+            "security",
+            "staff",
+            "official",
+            "null",
+            "undefined",
+            "anonymous",
+            "everyone",
+            "login",
+            "logout",
+            "register",
+            "signup",
+            "about",
+            "docs",
+            "status",
+            "static",
+            "media",
+        ]
+    )
+
+    # --- rate limits (limits' notation: "N/period"; several joined with ";")
+    rate_limit_enabled: bool = True
+    rate_limit_register_per_ip: str = "10/hour"
+    rate_limit_login_per_ip: str = "30/minute"
+    rate_limit_login_failures_per_account: str = "10/15 minutes"
+    rate_limit_password_per_ip: str = "10/hour"
+    rate_limit_password_per_account: str = "5/hour"
+    login_failure_delay_ms: int = Field(default=250, ge=0)
+    login_failure_delay_max_ms: int = Field(default=4000, ge=0)
+
+    # --- mail
+    mail_backend: MailBackend = MailBackend.CONSOLE
+    mail_from: str = "Townsquare <no-reply@townsquare.localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    # --- background work
+    run_periodic_jobs: bool = True
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        """Comma-separated env values for list settings (``a,b,c``)."""
+        if isinstance(data, dict):
+            for key in ("cors_origins", "reserved_usernames"):
+                value = data.get(key)
+                if isinstance(value, str):
+                    data[key] = [item.strip() for item in value.split(",") if item.strip()]
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if self.secret_key == DEVELOPMENT_SECRET_KEY:
+            problems.append("TOWNSQUARE_SECRET_KEY is the development key; set a random secret")
+        elif len(self.secret_key) < 32:
+            problems.append("TOWNSQUARE_SECRET_KEY must be at least 32 characters")
+        if self.debug:
+            problems.append("TOWNSQUARE_DEBUG must be false")
+        if problems:
+            raise UnsafeProductionSettings(
+                "refusing to start in production: " + "; ".join(problems)
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,130 @@
+"""Who is asking: access tokens, the ``Viewer``, and the FastAPI dependencies that resolve it.
+
+Access tokens are short-lived JWTs (HS256, explicit algorithm list) naming a user and a session.
+Each request also confirms that the session is live and the account may act, through the
+``SessionValidator`` the accounts module installs, so logout and suspension take effect at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Protocol
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from townsquare.kit.db import UnitOfWork
+from townsquare.kit.errors import Forbidden, Unauthorized
+from townsquare.kit.models import utcnow
+
+ALGORITHM = "HS256"
+ISSUER = "townsquare"
+
+
+class Role(StrEnum):
+    USER = "user"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: Role
+    email_verified: bool
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.ADMIN)
+
+
+class InvalidToken(Unauthorized):
+    code = "invalid_token"
+
+
+def issue_access_token(
+    *, secret: str, user_id: uuid.UUID, session_id: uuid.UUID, ttl: timedelta
+) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    now = utcnow()
+    claims = {
+        "iss": ISSUER,
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), int(ttl.total_seconds())
+
+
+def decode_access_token(token: str, *, secret: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """(user id, session id) of a valid token; ``InvalidToken`` otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "iss"]},
+        )
+        if claims.get("typ") != "access":
+            raise InvalidToken("Not an access token.")
+        return uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken("The access token is invalid or expired.") from exc
+
+
+class SessionValidator(Protocol):
+    """Looks up a live session for a token (installed by the accounts module)."""
+
+    async def __call__(
+        self, uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> Viewer | None: ...
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from `/auth/login`.")
+
+
+async def optional_viewer(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Viewer | None:
+    if credentials is None:
+        return None
+    cached: Viewer | None = getattr(request.state, "viewer", None)
+    if cached is not None:
+        return cached
+    state = request.app.state
+    user_id, session_id = decode_access_token(
+        credentials.credentials, secret=state.settings.secret_key
+    )
+    validator: SessionValidator = state.session_validator
+    viewer = await validator(request.state.uow, user_id, session_id)
+    if viewer is None:
+        raise InvalidToken("The session has ended; log in again.")
+    request.state.viewer = viewer
+    return viewer
+
+
+async def current_viewer(
+    viewer: Annotated[Viewer | None, Depends(optional_viewer)],
+) -> Viewer:
+    if viewer is None:
+        raise Unauthorized("Authentication required.", headers={"WWW-Authenticate": "Bearer"})
+    return viewer
+
+
+async def current_staff(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    if not viewer.is_staff:
+        raise Forbidden("Moderators and admins only.")
+    return viewer
+
+
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

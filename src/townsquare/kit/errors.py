@@ -1,0 +1,210 @@
+"""Errors as RFC 9457 problem details with a stable machine ``code``.
+
+Services raise ``AppError`` subclasses; ``install_error_handlers`` turns them (and framework
+errors) into ``application/problem+json``. Clients never see a stack trace.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `body.email`.")
+    message: str
+    type: str = Field(description="Machine-readable kind of error, e.g. `missing`.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus a stable ``code`` and the offending fields."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str = Field(description="Stable machine-readable error code.")
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+    retry_after: int | None = Field(default=None, description="Seconds to wait (429 only).")
+
+
+class AppError(Exception):
+    """Base of every error a client may see. Subclasses set ``status`` and ``code``."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    #: Keep the transaction's changes even though the request fails (e.g. revoking a session
+    #: when a stolen refresh token is replayed). Rare, and always deliberate.
+    keep_changes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class BadRequest(AppError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AppError):
+    """Also the answer for what exists but the viewer may not see: the two look the same."""
+
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class ValidationFailed(AppError):
+    status, code = 422, "validation_failed"
+
+    @classmethod
+    def on(cls, field: str, message: str, kind: str = "invalid") -> ValidationFailed:
+        return cls(message, errors=[FieldError(field=field, message=message, type=kind)])
+
+
+class TooManyRequests(AppError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, retry_after: int, headers: dict[str, str] | None = None) -> None:
+        merged = {"Retry-After": str(retry_after), **(headers or {})}
+        super().__init__(f"Too many requests; retry in {retry_after} s.", headers=merged)
+        self.retry_after = retry_after
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    retry_after: int | None = None,
+) -> Response:
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = Problem(
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        instance=request.url.path if request is not None else None,
+        request_id=request_id,
+        errors=errors,
+        retry_after=retry_after,
+    )
+    return Response(
+        orjson.dumps(body.model_dump(exclude_none=True)),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        detail=exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+        retry_after=getattr(exc, "retry_after", None),
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=_location(err.get("loc", ())), message=err["msg"], type=err["type"])
+        for err in exc.errors()
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        detail="The request has invalid fields.",
+        errors=errors,
+    )
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower())
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code.replace(" ", "_"),
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", error_type=type(exc).__name__)
+    return problem_response(
+        request, status=500, code="internal_error", detail="An unexpected error occurred."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled_error)
+
+
+#: OpenAPI ``responses`` entry documenting problem answers on a route.
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

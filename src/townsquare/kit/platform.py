@@ -1,0 +1,57 @@
+"""The process-wide parts every request and job may use, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from townsquare.config import Settings
+from townsquare.kit.cache import Cache, MemoryCache, RedisCache
+from townsquare.kit.db import Database
+from townsquare.kit.events import EventHandlers, OutboxDispatcher
+from townsquare.kit.mail import Mailer, create_mailer
+from townsquare.kit.ratelimit import RateLimiter
+from townsquare.kit.redis import create_redis
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    database: Database
+    redis: Redis | None
+    cache: Cache
+    limiter: RateLimiter
+    mailer: Mailer
+    handlers: EventHandlers
+    outbox: OutboxDispatcher
+
+    @classmethod
+    def build(cls, settings: Settings) -> Platform:
+        database = Database(settings)
+        handlers = EventHandlers()
+        redis = create_redis(settings.redis_url) if settings.redis_url else None
+        if redis is not None and settings.redis_url:
+            cache: Cache = RedisCache(redis, settings.redis_key_prefix)
+            limiter = RateLimiter.on_redis(
+                settings.redis_url, settings.redis_key_prefix, enabled=settings.rate_limit_enabled
+            )
+        else:
+            cache = MemoryCache()
+            limiter = RateLimiter.in_memory(enabled=settings.rate_limit_enabled)
+        return cls(
+            settings=settings,
+            database=database,
+            redis=redis,
+            cache=cache,
+            limiter=limiter,
+            mailer=create_mailer(settings),
+            handlers=handlers,
+            outbox=OutboxDispatcher(database, handlers, settings.outbox_max_attempts),
+        )
+
+    async def close(self) -> None:
+        await self.outbox.wait_idle()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()

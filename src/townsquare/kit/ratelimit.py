@@ -1,0 +1,121 @@
+"""Rate limits on top of ``limits`` (moving windows in Redis, or in process memory).
+
+``RateLimiter.hit`` consumes one unit for a key and raises ``TooManyRequests`` with
+``Retry-After`` when the window is full; the ``RateLimit-*`` headers of the IETF draft describe
+the tightest limit that applied, for the endpoint to copy onto its response.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import structlog
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
+
+from townsquare.kit.errors import TooManyRequests
+from townsquare.kit.redis import REDIS_ERRORS
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+class RateLimiter:
+    def __init__(self, storage: Storage, *, enabled: bool = True) -> None:
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+        self.enabled = enabled
+
+    @classmethod
+    def in_memory(cls, *, enabled: bool = True) -> RateLimiter:
+        return cls(MemoryStorage(), enabled=enabled)
+
+    @classmethod
+    def on_redis(cls, url: str, prefix: str, *, enabled: bool = True) -> RateLimiter:
+        storage = RedisStorage(
+            "async+" + url,
+            implementation="redispy",
+            key_prefix=prefix + "rl",
+            wrap_exceptions=False,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+        )
+        return cls(storage, enabled=enabled)
+
+    async def hit(self, rule: str, scope: str, key: str, cost: int = 1) -> RateLimitState | None:
+        """Consume ``cost`` from every limit in ``rule`` for ``scope``/``key``.
+
+        Fails open when the store is unreachable: an outage of Redis must not lock everybody out.
+        """
+        if not self.enabled:
+            return None
+        tightest: RateLimitState | None = None
+        for item in parse_many(rule):
+            try:
+                allowed = await self._strategy.hit(item, scope, key, cost=cost)
+                state = await self._state(item, scope, key)
+            except (RedisError, OSError) as exc:
+                REDIS_ERRORS.labels("ratelimit").inc()
+                log.warning("ratelimit_unavailable", error=str(exc))
+                return None
+            if not allowed:
+                raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
+            if tightest is None or state.remaining < tightest.remaining:
+                tightest = state
+        return tightest
+
+    async def count(self, rule: str, scope: str, key: str) -> int:
+        """How many units were used in the tightest window of ``rule`` (0 when unknown)."""
+        if not self.enabled:
+            return 0
+        used = 0
+        for item in parse_many(rule):
+            try:
+                state = await self._state(item, scope, key)
+            except (RedisError, OSError):
+                REDIS_ERRORS.labels("ratelimit").inc()
+                return 0
+            used = max(used, state.limit - state.remaining)
+        return used
+
+    async def check(self, rule: str, scope: str, key: str) -> None:
+        """Raise ``TooManyRequests`` if ``rule`` is exhausted, without consuming anything."""
+        if not self.enabled:
+            return
+        for item in parse_many(rule):
+            try:
+                state = await self._state(item, scope, key)
+            except (RedisError, OSError):
+                REDIS_ERRORS.labels("ratelimit").inc()
+                return
+            if state.remaining <= 0:
+                raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
+
+    async def reset(self, rule: str, scope: str, key: str) -> None:
+        for item in parse_many(rule):
+            try:
+                await self._strategy.clear(item, scope, key)
+            except (RedisError, OSError):
+                REDIS_ERRORS.labels("ratelimit").inc()
+
+    async def _state(self, item: RateLimitItem, scope: str, key: str) -> RateLimitState:
+        stats = await self._strategy.get_window_stats(item, scope, key)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return RateLimitState(item.amount, max(stats.remaining, 0), reset)

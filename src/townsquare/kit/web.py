@@ -1,0 +1,116 @@
+"""HTTP plumbing shared by every module's endpoints: the per-request unit of work and helpers.
+
+Every API route uses ``UnitOfWorkRoute``: the request gets one transaction, committed after the
+endpoint returns a success (or an ``AppError`` marked ``keep_changes``), rolled back otherwise.
+Work registered with ``uow.after_commit`` and outbox dispatch run only after that commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.kit.db import UnitOfWork
+from townsquare.kit.errors import AppError
+from townsquare.kit.events import has_recorded_events
+from townsquare.kit.platform import Platform
+
+log = structlog.get_logger(__name__)
+
+
+class UnitOfWorkRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        endpoint_handler = super().get_route_handler()
+
+        async def handle_in_unit_of_work(request: Request) -> Response:
+            platform: Platform = request.app.state.platform
+            async with platform.database.unit_of_work() as uow:
+                request.state.uow = uow
+                try:
+                    response = await endpoint_handler(request)
+                except AppError as exc:
+                    if exc.keep_changes:
+                        await _commit(uow, platform)
+                    raise
+                if response.status_code < 400:
+                    await _commit(uow, platform)
+            await _run_after_commit(uow)
+            return response
+
+        return handle_in_unit_of_work
+
+
+async def _commit(uow: UnitOfWork, platform: Platform) -> None:
+    events_recorded = has_recorded_events(uow.session)
+    await uow.commit()
+    if events_recorded:
+        uow.after_commit(_kick(platform))
+
+
+def _kick(platform: Platform) -> Callable[[], Awaitable[None]]:
+    async def kick() -> None:
+        platform.outbox.kick()
+
+    return kick
+
+
+async def _run_after_commit(uow: UnitOfWork) -> None:
+    for callback in uow.take_after_commit():
+        try:
+            await callback()
+        except Exception:
+            # The change is committed; a failed side effect must not turn it into an error.
+            log.exception("after_commit_failed")
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    uow: UnitOfWork = request.state.uow
+    return uow
+
+
+def get_session(request: Request) -> AsyncSession:
+    return get_uow(request).session
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str
+    user_agent: str
+
+
+def get_client_info(request: Request) -> ClientInfo:
+    # Behind a proxy, run uvicorn with --proxy-headers so request.client is the real client.
+    ip = request.client.host if request.client else "unknown"
+    return ClientInfo(ip=ip, user_agent=request.headers.get("user-agent", "")[:500])
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ClientDep = Annotated[ClientInfo, Depends(get_client_info)]
+
+
+def limit_per_ip(scope: str, rule_setting: str) -> Any:
+    """A route dependency that spends one unit of the IP's ``rule_setting`` limit.
+
+    Successful answers carry the ``RateLimit-*`` headers; a full window answers 429.
+    """
+
+    async def spend(response: Response, platform: PlatformDep, client: ClientDep) -> None:
+        rule: str = getattr(platform.settings, rule_setting)
+        state = await platform.limiter.hit(rule, scope, client.ip)
+        if state is not None:
+            response.headers.update(state.headers())
+
+    return Depends(spend)

@@ -1,0 +1,99 @@
+"""The application factory: middleware, error handlers, routers. No business logic here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from townsquare import health
+from townsquare.config import Environment, Settings, get_settings
+from townsquare.kit.errors import install_error_handlers
+from townsquare.kit.logging import configure_logging
+from townsquare.kit.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from townsquare.kit.periodic import PeriodicJobs
+from townsquare.kit.platform import Platform
+from townsquare.modules.accounts import endpoints as accounts
+from townsquare.modules.accounts import handlers as accounts_handlers
+from townsquare.modules.accounts import service as accounts_service
+from townsquare.modules.accounts.tasks import purge_deleted_accounts
+from townsquare.modules.profiles import endpoints as profiles
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """
+Townsquare is a self-hostable social-network backend.
+
+Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json` with a
+stable `code`. Lists are keyset-paginated: pass `next_cursor` back as `cursor`.
+Authenticate with `Authorization: Bearer <access token>` from `POST /api/v1/auth/login`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = Platform.build(settings)
+        app.state.platform = platform
+        app.state.settings = settings
+        app.state.session_validator = accounts_service.viewer_for_session
+        accounts_handlers.register_handlers(platform.handlers, platform)
+        jobs = PeriodicJobs()
+        if settings.run_periodic_jobs:
+            jobs.every(settings.outbox_poll_seconds, "outbox", platform.outbox.drain)
+            jobs.every(
+                settings.purge_interval_seconds,
+                "purge_deleted_accounts",
+                lambda: purge_deleted_accounts(platform),
+            )
+        try:
+            yield
+        finally:
+            await jobs.stop()
+            await platform.close()
+
+    app = FastAPI(
+        title="Townsquare",
+        version="0.1.0",
+        description=DESCRIPTION,
+        debug=settings.debug,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (
+        accounts.auth_router,
+        accounts.me_router,
+        profiles.router,
+        accounts.admin_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router)
+
+    # Added last = outermost: request ids wrap everything, so even a 413 carries one.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.PRODUCTION)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

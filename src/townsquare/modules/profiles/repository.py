@@ -1,0 +1,86 @@
+"""All SQL of the profiles module."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
+
+
+def add_profile_with_defaults(
+    session: AsyncSession, user_id: uuid.UUID, username: str, display_name: str
+) -> Profile:
+    profile = Profile(user_id=user_id, username=username, display_name=display_name)
+    session.add_all([profile, PrivacySettings(user_id=user_id), UserSettings(user_id=user_id)])
+    return profile
+
+
+async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> Profile | None:
+    return await session.get(Profile, user_id)
+
+
+async def get_profile_by_username(session: AsyncSession, username: str) -> Profile | None:
+    return await session.scalar(select(Profile).where(Profile.username == username.lower()))
+
+
+async def get_profile_and_privacy_by_username(
+    session: AsyncSession, username: str
+) -> tuple[Profile, PrivacySettings] | None:
+    row = (
+        await session.execute(
+            select(Profile, PrivacySettings)
+            .join(PrivacySettings, PrivacySettings.user_id == Profile.user_id)
+            .where(Profile.username == username.lower())
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def user_id_for_username(session: AsyncSession, username: str) -> uuid.UUID | None:
+    return await session.scalar(select(Profile.user_id).where(Profile.username == username.lower()))
+
+
+async def username_taken(session: AsyncSession, username: str) -> bool:
+    return await user_id_for_username(session, username) is not None
+
+
+async def get_privacy(session: AsyncSession, user_id: uuid.UUID) -> PrivacySettings | None:
+    return await session.get(PrivacySettings, user_id)
+
+
+async def get_settings(session: AsyncSession, user_id: uuid.UUID) -> UserSettings | None:
+    return await session.get(UserSettings, user_id)
+
+
+async def set_hidden(session: AsyncSession, user_id: uuid.UUID, hidden: bool) -> None:
+    await session.execute(
+        update(Profile).where(Profile.user_id == user_id).values(is_hidden=hidden)
+    )
+
+
+async def scrub_profile(session: AsyncSession, user_id: uuid.UUID, username: str) -> None:
+    """Erase every personal field; the row stays so references keep pointing somewhere."""
+    personal: dict[str, Any] = {
+        column: None
+        for column in (
+            "first_name",
+            "last_name",
+            "bio",
+            "avatar_url",
+            "cover_url",
+            "birth_date",
+            "gender",
+            "phone",
+            "location",
+            "website",
+        )
+    }
+    await session.execute(
+        update(Profile)
+        .where(Profile.user_id == user_id)
+        .values(**personal, username=username, display_name="Deleted user", is_hidden=True)
+    )

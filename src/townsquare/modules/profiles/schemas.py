@@ -1,0 +1,206 @@
+"""The API contract of profiles, privacy and settings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+)
+
+from townsquare.modules.profiles.models import (
+    AccountType,
+    Audience,
+    MessagePermission,
+    NotificationFrequency,
+    Theme,
+)
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
+
+Username = Annotated[
+    str,
+    StringConstraints(pattern=USERNAME_PATTERN),
+    AfterValidator(str.lower),
+    Field(description="3–30 of `a-z 0-9 _`; stored and matched in lower case."),
+]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Url = Annotated[HttpUrl, Field(max_length=2048)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
+
+
+def _past_birth_date(value: date | None) -> date | None:
+    if value is not None and not date(1900, 1, 1) <= value <= date.today():
+        raise ValueError("must be a date between 1900-01-01 and today")
+    return value
+
+
+class OrmModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProfileOut(OrmModel):
+    """The owner's own profile: every field."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    first_name: str | None
+    last_name: str | None
+    bio: str | None
+    avatar_url: str | None
+    cover_url: str | None
+    birth_date: date | None
+    gender: str | None
+    phone: str | None
+    location: str | None
+    website: str | None
+    is_verified: bool
+    account_type: AccountType
+    is_private: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfileUpdate(BaseModel):
+    """Omitted fields stay as they are; ``null`` clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username | None = None
+    display_name: DisplayName | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    bio: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    avatar_url: Url | None = None
+    cover_url: Url | None = None
+    birth_date: Annotated[date | None, AfterValidator(_past_birth_date)] = None
+    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    phone: Phone | None = None
+    location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    website: Url | None = None
+    account_type: AccountType | None = None
+    is_private: bool | None = None
+
+    check_not_null = field_validator("username", "display_name", "account_type", "is_private")(
+        _refuse_null
+    )
+
+    def changes(self) -> dict[str, Any]:
+        values = self.model_dump(exclude_unset=True)
+        for key in ("avatar_url", "cover_url", "website"):
+            if values.get(key) is not None:
+                values[key] = str(values[key])
+        return values
+
+
+class UserProfileOut(BaseModel):
+    """Someone's profile as the viewer may see it: hidden or unset fields are null.
+
+    ``restricted`` is true when the owner shows only the basic card to this viewer.
+    """
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+    account_type: AccountType
+    is_private: bool
+    restricted: bool
+    relationship: str = Field(description="`self`, `friend`, `other` or `anonymous`.")
+    first_name: str | None = None
+    last_name: str | None = None
+    bio: str | None = None
+    cover_url: str | None = None
+    birth_date: date | None = None
+    gender: str | None = None
+    location: str | None = None
+    website: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    joined_at: datetime | None = None
+
+
+class PrivacyOut(OrmModel):
+    profile_visibility: Audience
+    email_visibility: Audience
+    phone_visibility: Audience
+    birth_date_visibility: Audience
+    search_visibility: Audience
+
+
+class PrivacyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile_visibility: Audience | None = None
+    email_visibility: Audience | None = None
+    phone_visibility: Audience | None = None
+    birth_date_visibility: Audience | None = None
+    search_visibility: Audience | None = None
+
+    check_not_null = field_validator("*")(_refuse_null)
+
+
+class SettingsOut(OrmModel):
+    allow_messages_from: MessagePermission
+    notification_frequency: NotificationFrequency
+    email_notifications: bool
+    push_notifications: bool
+    calm_mode: bool
+    hide_metrics: bool
+    dark_mode: Theme
+    autoplay_videos: bool
+    data_saver: bool
+    daily_time_limit_minutes: int
+    show_activity_status: bool
+    language: str
+    timezone: str
+
+
+def _known_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone such as Europe/Paris") from exc
+    return value
+
+
+class SettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allow_messages_from: MessagePermission | None = None
+    notification_frequency: NotificationFrequency | None = None
+    email_notifications: bool | None = None
+    push_notifications: bool | None = None
+    calm_mode: bool | None = None
+    hide_metrics: bool | None = None
+    dark_mode: Theme | None = None
+    autoplay_videos: bool | None = None
+    data_saver: bool | None = None
+    daily_time_limit_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
+    show_activity_status: bool | None = None
+    language: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
+    ) = None
+    timezone: Annotated[str | None, AfterValidator(_known_timezone)] = None
+
+    check_not_null = field_validator("*")(_refuse_null)

@@ -1,0 +1,164 @@
+"""Use cases of profiles, privacy and settings. Services flush; the edge commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.config import Settings
+from townsquare.kit.errors import Conflict, NotFound, ValidationFailed
+from townsquare.modules.profiles import policy, repository
+from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
+from townsquare.modules.profiles.schemas import UserProfileOut
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+
+
+class ProfileNotFound(NotFound):
+    code = "profile_not_found"
+
+
+def check_username_allowed(username: str, settings: Settings) -> None:
+    if username.lower() in {name.lower() for name in settings.reserved_usernames}:
+        raise ValidationFailed.on("body.username", "This username is reserved.", "reserved")
+
+
+async def check_username_available(session: AsyncSession, username: str) -> None:
+    if await repository.username_taken(session, username):
+        raise UsernameTaken("This username is already taken.")
+
+
+async def create_profile(
+    session: AsyncSession, user_id: uuid.UUID, username: str, display_name: str
+) -> Profile:
+    return repository.add_profile_with_defaults(session, user_id, username, display_name)
+
+
+async def get_own_profile(session: AsyncSession, user_id: uuid.UUID) -> Profile:
+    profile = await repository.get_profile(session, user_id)
+    if profile is None:
+        raise ProfileNotFound()
+    return profile
+
+
+async def update_own_profile(
+    session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any], settings: Settings
+) -> Profile:
+    profile = await get_own_profile(session, user_id)
+    new_username = changes.get("username")
+    if new_username is not None and new_username != profile.username:
+        check_username_allowed(new_username, settings)
+        await check_username_available(session, new_username)
+    for field, value in changes.items():
+        setattr(profile, field, value)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request took the username first
+        raise UsernameTaken("This username is already taken.") from exc
+    return profile
+
+
+async def view_profile(
+    session: AsyncSession,
+    viewer_id: uuid.UUID | None,
+    username: str,
+    *,
+    load_email: Callable[[uuid.UUID], Awaitable[str | None]],
+) -> UserProfileOut:
+    """``username``'s profile with only what ``viewer_id`` may see; 404 if they may see nothing."""
+    found = await repository.get_profile_and_privacy_by_username(session, username)
+    if found is None:
+        raise ProfileNotFound()
+    profile, privacy = found
+    relationship = policy.base_relationship(viewer_id, profile.user_id)
+    if not policy.may_find_profile(profile, relationship):
+        raise ProfileNotFound()
+    return await _visible_view(profile, privacy, relationship, load_email)
+
+
+async def _visible_view(
+    profile: Profile,
+    privacy: PrivacySettings,
+    relationship: policy.Relationship,
+    load_email: Callable[[uuid.UUID], Awaitable[str | None]],
+) -> UserProfileOut:
+    view = UserProfileOut(
+        user_id=profile.user_id,
+        username=profile.username,
+        display_name=profile.display_name,
+        avatar_url=profile.avatar_url,
+        is_verified=profile.is_verified,
+        account_type=profile.account_type,
+        is_private=profile.is_private,
+        restricted=not policy.may_see_full_profile(privacy, relationship),
+        relationship=relationship.value,
+    )
+    if view.restricted:
+        return view
+    for field in ("first_name", "last_name", "bio", "cover_url", "gender", "location", "website"):
+        setattr(view, field, getattr(profile, field))
+    view.joined_at = profile.created_at
+    if policy.may_see_field("phone", privacy, relationship):
+        view.phone = profile.phone
+    if policy.may_see_field("birth_date", privacy, relationship):
+        view.birth_date = profile.birth_date
+    if policy.may_see_field("email", privacy, relationship):
+        view.email = await load_email(profile.user_id)
+    return view
+
+
+async def get_privacy(session: AsyncSession, user_id: uuid.UUID) -> PrivacySettings:
+    privacy = await repository.get_privacy(session, user_id)
+    if privacy is None:
+        raise ProfileNotFound()
+    return privacy
+
+
+async def update_privacy(
+    session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any]
+) -> PrivacySettings:
+    privacy = await get_privacy(session, user_id)
+    for field, value in changes.items():
+        setattr(privacy, field, value)
+    await session.flush()
+    return privacy
+
+
+async def get_settings(session: AsyncSession, user_id: uuid.UUID) -> UserSettings:
+    user_settings = await repository.get_settings(session, user_id)
+    if user_settings is None:
+        raise ProfileNotFound()
+    return user_settings
+
+
+async def update_settings(
+    session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any]
+) -> UserSettings:
+    user_settings = await get_settings(session, user_id)
+    for field, value in changes.items():
+        setattr(user_settings, field, value)
+    await session.flush()
+    return user_settings
+
+
+async def user_id_for_username(session: AsyncSession, username: str) -> uuid.UUID | None:
+    return await repository.user_id_for_username(session, username)
+
+
+async def hide_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await repository.set_hidden(session, user_id, True)
+
+
+async def show_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await repository.set_hidden(session, user_id, False)
+
+
+async def purge_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
+    # A placeholder unique to the user frees the old username for someone else.
+    await repository.scrub_profile(session, user_id, f"deleted_{user_id.hex[:22]}")
