@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from townsquare import health
 from townsquare.config import Environment, Settings, get_settings
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await jobs.stop()
             await platform.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works without a CDN.
+    app = FastAPIOffline(
         title="Townsquare",
         version="0.1.0",
         description=DESCRIPTION,

@@ -126,5 +126,20 @@ async def current_staff(viewer: Annotated[Viewer, Depends(current_viewer)]) -> V
     return viewer
 
 
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+
+
+async def current_author(
+    request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]
+) -> Viewer:
+    """A viewer who may publish content: verified, unless unverified posting is allowed."""
+    if not viewer.email_verified and not request.app.state.settings.allow_unverified_posting:
+        raise EmailNotVerified("Verify your email address before posting.")
+    return viewer
+
+
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+#: For endpoints that publish content (posts, comments, messages...).
+CurrentAuthor = Annotated[Viewer, Depends(current_author)]

@@ -61,11 +61,11 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self._redis.get(self._prefix + key)
+            value = await self._redis.get(self._prefix + key)
         except (RedisError, OSError) as exc:
             self._degraded("get", exc)
             return None
-        return value
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         try:

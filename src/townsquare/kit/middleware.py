@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import structlog
+from fastapi.routing import iter_route_contexts
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -38,6 +39,7 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._templates: dict[int, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +63,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
+            route = self._route_template(scope)
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
             log.info(
@@ -74,11 +76,27 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's full path template, so metrics do not explode per id.
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's path template, so metrics do not explode per id."""
-    route: Any = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+        Since FastAPI 0.137 ``include_router`` is lazy: ``scope["route"]`` is the router's own
+        route, whose ``path`` lacks the include prefix. The prefixed template comes from the
+        app's route contexts, indexed once (and again when routes are added later).
+        """
+        route: Any = scope.get("route")
+        if route is None:
+            return "unmatched"
+        template = self._templates.get(id(route))
+        if template is None:
+            app: Any = scope.get("app")
+            for context in iter_route_contexts(getattr(app, "routes", [])):
+                path = context.path_format
+                if path:
+                    self._templates.setdefault(id(context.original_route), path)
+            template = self._templates.setdefault(
+                id(route), getattr(route, "path", None) or "unmatched"
+            )
+        return template
 
 
 class BodySizeLimitMiddleware:
@@ -137,7 +155,13 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, "The request body is too large.")
 
 
-_DOCS_PATHS = ("/docs", "/redoc")
+_DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The docs pages are served with their own assets and one inline bootstrap script.
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
 
 
 class SecurityHeadersMiddleware:
@@ -161,10 +185,7 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 headers.setdefault("Cross-Origin-Resource-Policy", "same-site")
-                if not is_docs:
-                    headers.setdefault(
-                        "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-                    )
+                headers.setdefault("Content-Security-Policy", _DOCS_CSP if is_docs else _API_CSP)
                 if self.hsts:
                     headers.setdefault(
                         "Strict-Transport-Security", "max-age=63072000; includeSubDomains"

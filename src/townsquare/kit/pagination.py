@@ -77,7 +77,7 @@ def _cursor_id(cursor: str) -> uuid.UUID:
 
 async def paginate_by_id(
     session: AsyncSession,
-    statement: Select[tuple[M]],
+    statement: Select[M],
     id_column: InstrumentedAttribute[uuid.UUID],
     page: PageRequest,
 ) -> tuple[Sequence[M], str | None]:
