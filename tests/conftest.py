@@ -10,9 +10,10 @@ Each test gets a fresh application (own in-process cache and limits) and clean t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +25,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from tests.fixtures.mailbox import Mailbox
 from townsquare import migrate
 from townsquare.config import Environment, MailBackend, Settings
 from townsquare.main import create_app
 from townsquare.models import metadata
-from tests.fixtures.mailbox import Mailbox
 
 POSTGRES_URL = os.environ.get("TOWNSQUARE_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TOWNSQUARE_TEST_REDIS_URL")
@@ -65,7 +66,9 @@ async def _admin_execute(statement: str) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "townsquare.db"
         url = f"sqlite+aiosqlite:///{path}"
@@ -136,6 +139,27 @@ async def app(settings: Settings, backend: Backend) -> AsyncIterator[FastAPI]:
         yield application
         await application.state.platform.outbox.wait_idle()
     await _clean(backend, settings)
+
+
+@pytest.fixture
+async def app_factory(
+    backend: Backend, mailbox: Mailbox
+) -> AsyncIterator[Callable[..., Awaitable[FastAPI]]]:
+    """Started applications with settings overridden (``await app_factory(rate_limit_...=...)``)."""
+    async with contextlib.AsyncExitStack() as stack:
+        settings_used: list[Settings] = []
+
+        async def start(**overrides: object) -> FastAPI:
+            settings = make_settings(backend, mailbox, **overrides)
+            application = create_app(settings)
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            stack.push_async_callback(application.state.platform.outbox.wait_idle)
+            settings_used.append(settings)
+            return application
+
+        yield start
+    if settings_used:
+        await _clean(backend, settings_used[0])
 
 
 async def _clean(backend: Backend, settings: Settings) -> None:

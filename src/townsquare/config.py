@@ -27,8 +27,11 @@ class MailBackend(StrEnum):
     SMTP = "smtp"
 
 
-class UnsafeProductionSettings(ValueError):
-    """Raised when TOWNSQUARE_ENV=production is combined with development-only settings."""
+class UnsafeProductionSettings(Exception):
+    """Raised when TOWNSQUARE_ENV=production is combined with development-only settings.
+
+    Not a ``ValueError``: pydantic would wrap that in a ``ValidationError`` and lose the type.
+    """
 
 
 class Settings(BaseSettings):

@@ -24,6 +24,7 @@ from townsquare.modules.accounts.schemas import (
     AccountStatusChange,
     AccountUpdate,
     ChangePasswordRequest,
+    DataExport,
     DeletionScheduled,
     ForgotPasswordRequest,
     LoginRequest,
@@ -224,6 +225,15 @@ async def revoke_session(session_id: uuid.UUID, viewer: CurrentViewer, session: 
 @me_router.get("/me", response_model=AccountOut, summary="My account")
 async def get_me(viewer: CurrentViewer, session: SessionDep) -> object:
     return await service.get_account(session, viewer)
+
+
+@me_router.get(
+    "/me/export",
+    response_model=DataExport,
+    summary="Download everything Townsquare holds about me",
+)
+async def export_my_data(viewer: CurrentViewer, session: SessionDep) -> object:
+    return await service.export_data(session, viewer)
 
 
 @me_router.patch(

@@ -102,6 +102,15 @@ async def list_live_sessions(
     return await paginate_by_id(session, statement, AuthSession.id, page)
 
 
+async def list_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> Sequence[AuthSession]:
+    """Every session the user ever had, live or ended (for the data export)."""
+    return (
+        await session.scalars(
+            select(AuthSession).where(AuthSession.user_id == user_id).order_by(AuthSession.id)
+        )
+    ).all()
+
+
 async def get_live_session_of_user(
     session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime
 ) -> AuthSession | None:

@@ -11,7 +11,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 from townsquare.kit.auth import Role
 from townsquare.modules.accounts.models import AccountStatus
 from townsquare.modules.accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from townsquare.modules.profiles.schemas import DisplayName, Username
+from townsquare.modules.profiles.schemas import (
+    DisplayName,
+    PrivacyOut,
+    ProfileOut,
+    SettingsOut,
+    Username,
+)
 
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
 NewPassword = Annotated[
@@ -113,6 +119,30 @@ class AccountOut(BaseModel):
     created_at: datetime
     last_login_at: datetime | None
     login_count: int
+
+
+class ExportedSession(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_agent: str
+    ip_address: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class DataExport(BaseModel):
+    """Everything Townsquare holds about me, in one document (PRODUCT.md §1)."""
+
+    exported_at: datetime
+    account: AccountOut
+    profile: ProfileOut
+    privacy: PrivacyOut
+    settings: SettingsOut
+    sessions: list[ExportedSession]
 
 
 class AccountUpdate(Strict):

@@ -39,9 +39,16 @@ from townsquare.modules.accounts.models import (
     User,
 )
 from townsquare.modules.accounts.passwords import PasswordHasher, password_hasher
-from townsquare.modules.accounts.schemas import AccountOut, RegisterRequest, TokenPair
+from townsquare.modules.accounts.schemas import (
+    AccountOut,
+    DataExport,
+    ExportedSession,
+    RegisterRequest,
+    TokenPair,
+)
 from townsquare.modules.accounts.tokens import hash_secret, new_secret
 from townsquare.modules.profiles import service as profiles
+from townsquare.modules.profiles.schemas import PrivacyOut, ProfileOut, SettingsOut
 
 # --- errors a client may meet (stable codes)
 
@@ -404,6 +411,21 @@ async def get_account(session: AsyncSession, viewer: Viewer) -> AccountOut:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         login_count=user.login_count,
+    )
+
+
+async def export_data(session: AsyncSession, viewer: Viewer) -> DataExport:
+    """My account, profile, privacy, settings and sign-in history, as one document."""
+    return DataExport(
+        exported_at=utcnow(),
+        account=await get_account(session, viewer),
+        profile=ProfileOut.model_validate(await profiles.get_own_profile(session, viewer.user_id)),
+        privacy=PrivacyOut.model_validate(await profiles.get_privacy(session, viewer.user_id)),
+        settings=SettingsOut.model_validate(await profiles.get_settings(session, viewer.user_id)),
+        sessions=[
+            ExportedSession.model_validate(s)
+            for s in await repository.list_all_sessions(session, viewer.user_id)
+        ],
     )
 
 
