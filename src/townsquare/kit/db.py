@@ -19,6 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from townsquare.config import Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
+READ_ONLY_OPTION = "townsquare_read_only"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -40,7 +41,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """WAL for concurrent readers, foreign keys on, and a busy timeout instead of 'locked'.
 
     ``BEGIN IMMEDIATE`` takes the write lock when a transaction starts, so two writers queue on
-    the busy timeout rather than failing when one of them upgrades a read lock.
+    the busy timeout rather than failing when one of them upgrades a read lock. Units of work
+    declared read-only (safe HTTP methods) begin deferred, so readers never wait for writers.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -55,7 +57,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -64,6 +67,9 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -73,9 +79,14 @@ class Database:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """A session whose changes are kept only if ``commit()`` is called."""
-        async with self.sessions() as session:
+    async def unit_of_work(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork]:
+        """A session whose changes are kept only if ``commit()`` is called.
+
+        ``read_only`` promises no writes; SQLite then skips the write lock (writes would still
+        work, but could fail with "database is locked" under contention).
+        """
+        factory = self.read_sessions if read_only else self.sessions
+        async with factory() as session:
             uow = UnitOfWork(session)
             try:
                 yield uow

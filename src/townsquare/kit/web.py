@@ -22,6 +22,8 @@ from townsquare.kit.events import has_recorded_events
 from townsquare.kit.platform import Platform
 
 log = structlog.get_logger(__name__)
+#: Requests that must not change anything (RFC 9110 safe methods) run in read-only units of work.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -30,17 +32,25 @@ class UnitOfWorkRoute(APIRoute):
 
         async def handle_in_unit_of_work(request: Request) -> Response:
             platform: Platform = request.app.state.platform
-            async with platform.database.unit_of_work() as uow:
+            read_only = request.method in SAFE_METHODS
+            async with platform.database.unit_of_work(read_only=read_only) as uow:
                 request.state.uow = uow
+                kept: AppError | None = None
                 try:
                     response = await endpoint_handler(request)
                 except AppError as exc:
-                    if exc.keep_changes:
-                        await _commit(uow, platform)
-                    raise
-                if response.status_code < 400:
+                    if not exc.keep_changes:
+                        raise
                     await _commit(uow, platform)
-            await _run_after_commit(uow)
+                    kept = exc
+                else:
+                    if response.status_code < 400:
+                        await _commit(uow, platform)
+            # After-commit work (outbox kick included) runs only when something was committed.
+            if uow.committed:
+                await _run_after_commit(uow)
+            if kept is not None:
+                raise kept
             return response
 
         return handle_in_unit_of_work
