@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
 
-    # Added last = outermost: request ids wrap everything, so even a 413 carries one.
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.PRODUCTION)
+    # Starlette wraps the last added outermost. From the outside in: security headers (on
+    # every answer, 500s included), request id + log + metrics, CORS, body size limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -98,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.PRODUCTION)
     return app

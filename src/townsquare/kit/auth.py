@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import jwt
 from fastapi import Depends, Request
@@ -140,6 +140,9 @@ async def current_author(
 
 
 OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+#: ``openapi_extra`` of a route taking an ``OptionalViewer``. FastAPI documents the bearer scheme
+#: as required; the empty requirement it adds (``{}``) says that anonymous requests work too.
+OPTIONAL_AUTH_OPENAPI: dict[str, Any] = {"security": [{}]}
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 #: For endpoints that publish content (posts, comments, messages...).
 CurrentAuthor = Annotated[Viewer, Depends(current_author)]

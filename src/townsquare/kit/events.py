@@ -155,7 +155,7 @@ class OutboxDispatcher:
                 for callback in uow.take_after_commit():
                     await callback()
             except Exception as exc:
-                log.exception("event_handler_failed", event=event.name, event_id=str(event.id))
+                log.exception("event_handler_failed", event_name=event.name, event_id=str(event.id))
                 error = f"{type(exc).__name__}: {exc}"
         await self._settle(event, error)
 

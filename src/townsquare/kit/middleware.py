@@ -59,8 +59,28 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        response_started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Answered here rather than by Starlette's outermost error middleware, so a 500
+            # still carries the request id and passes through the security headers.
+            log.exception("unhandled_error", path=scope["path"])
+            if response_started:
+                raise
+            response = problem_response(
+                Request(scope),
+                status=500,
+                code="internal_error",
+                detail="An unexpected error occurred.",
+            )
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = self._route_template(scope)

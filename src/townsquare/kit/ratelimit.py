@@ -62,24 +62,26 @@ class RateLimiter:
     async def hit(self, rule: str, scope: str, key: str, cost: int = 1) -> RateLimitState | None:
         """Consume ``cost`` from every limit in ``rule`` for ``scope``/``key``.
 
-        Fails open when the store is unreachable: an outage of Redis must not lock everybody out.
+        All limits are tested before any is charged, so a refused request uses up nothing.
+        Fails open when the store is unreachable: a Redis outage must not lock everybody out.
         """
         if not self.enabled:
             return None
-        tightest: RateLimitState | None = None
-        for item in parse_many(rule):
-            try:
-                allowed = await self._strategy.hit(item, scope, key, cost=cost)
-                state = await self._state(item, scope, key)
-            except (RedisError, OSError) as exc:
-                REDIS_ERRORS.labels("ratelimit").inc()
-                log.warning("ratelimit_unavailable", error=str(exc))
-                return None
-            if not allowed:
-                raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
-            if tightest is None or state.remaining < tightest.remaining:
-                tightest = state
-        return tightest
+        items = parse_many(rule)
+        try:
+            for item in items:
+                if not await self._strategy.test(item, scope, key, cost=cost):
+                    state = await self._state(item, scope, key)
+                    raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
+            states = []
+            for item in items:
+                await self._strategy.hit(item, scope, key, cost=cost)
+                states.append(await self._state(item, scope, key))
+        except (RedisError, OSError) as exc:
+            REDIS_ERRORS.labels("ratelimit").inc()
+            log.warning("ratelimit_unavailable", error=str(exc))
+            return None
+        return min(states, key=lambda state: state.remaining, default=None)
 
     async def count(self, rule: str, scope: str, key: str) -> int:
         """How many units were used in the tightest window of ``rule`` (0 when unknown)."""

@@ -1,0 +1,122 @@
+"""Every error is RFC 9457 problem+json with a stable code; no stack trace reaches a client."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter, FastAPI
+
+from tests.fixtures.users import signed_in_user
+from tests.kit.helpers import running
+from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError
+from townsquare.kit.web import UnitOfWorkRoute
+
+SECRET_DETAIL = "db password is hunter2"
+
+
+class Teapot(AppError):
+    status, code = 418, "teapot"
+
+
+def _router() -> APIRouter:
+    router = APIRouter(prefix="/_kit_test", route_class=UnitOfWorkRoute)
+
+    @router.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError(SECRET_DETAIL)
+
+    @router.get("/teapot")
+    async def teapot() -> None:
+        raise Teapot("Short and stout.", headers={"X-Brew": "earl-grey"})
+
+    return router
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["title"]
+    assert body["type"] == "about:blank"
+    assert body["request_id"]
+    return body
+
+
+async def test_unknown_path_is_a_problem_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/no-such-thing")
+    body = assert_problem(response, 404, "not_found")
+    assert body["title"] == "Not Found"
+    assert body["instance"] == "/api/v1/no-such-thing"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_wrong_method_is_a_problem_405(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/healthz")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["allow"]
+
+
+async def test_validation_error_lists_every_bad_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"email": "not-an-email", "username": "x", "password": "short", "extra": 1},
+    )
+    body = assert_problem(response, 422, "validation_failed")
+    fields = {error["field"] for error in body["errors"]}
+    assert {
+        "body.email",
+        "body.username",
+        "body.password",
+        "body.display_name",
+        "body.extra",
+    } <= fields
+    for error in body["errors"]:
+        assert error["message"]
+        assert error["type"]
+    missing = [e for e in body["errors"] if e["field"] == "body.display_name"]
+    assert missing[0]["type"] == "missing"
+
+
+async def test_query_validation_names_the_query_field(client: httpx.AsyncClient) -> None:
+    user = await signed_in_user(client)
+    response = await client.get(
+        "/api/v1/auth/sessions", params={"limit": "lots"}, headers=user.headers
+    )
+    body = assert_problem(response, 422, "validation_failed")
+    assert [e["field"] for e in body["errors"]] == ["query.limit"]
+
+
+async def test_malformed_json_is_a_problem_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        content=b'{"identifier": "alice", ',
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(response, 422, "validation_failed")
+    assert body["errors"][0]["field"].startswith("body")
+
+
+async def test_unhandled_exception_is_a_500_without_internals(app: FastAPI) -> None:
+    app.include_router(_router())
+    async with running(app, started=True) as http:
+        response = await http.get("/_kit_test/crash")
+    body = assert_problem(response, 500, "internal_error")
+    assert body["title"] == "Internal Server Error"
+    text = response.text
+    assert SECRET_DETAIL not in text
+    assert "Traceback" not in text
+    assert "RuntimeError" not in text
+    assert set(body) <= {"type", "title", "status", "detail", "code", "instance", "request_id"}
+    # Even a crash answers with its request id and the security headers.
+    assert response.headers["x-request-id"] == body["request_id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_app_error_keeps_its_status_code_detail_and_headers(app: FastAPI) -> None:
+    app.include_router(_router())
+    async with running(app, started=True) as http:
+        response = await http.get("/_kit_test/teapot")
+    body = assert_problem(response, 418, "teapot")
+    assert body["detail"] == "Short and stout."
+    assert response.headers["x-brew"] == "earl-grey"
