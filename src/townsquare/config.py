@@ -103,6 +103,26 @@ class Settings(BaseSettings):
         ]
     )
 
+    # --- content
+    post_max_length: int = Field(default=5000, ge=1, le=100_000)
+    comment_max_length: int = Field(default=2000, ge=1, le=100_000)
+    reaction_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "like",
+            "love",
+            "laugh",
+            "sad",
+            "angry",
+            "inspired",
+            "grateful",
+            "curious",
+            "excited",
+            "thoughtful",
+        ]
+    )
+    trending_interval_seconds: float = Field(default=600.0, gt=0)
+    scheduled_publish_interval_seconds: float = Field(default=30.0, gt=0)
+
     # --- rate limits (limits' notation: "N/period"; several joined with ";")
     rate_limit_enabled: bool = True
     rate_limit_register_per_ip: str = "10/hour"
@@ -135,7 +155,7 @@ class Settings(BaseSettings):
     def _split_lists(cls, data: object) -> object:
         """Comma-separated env values for list settings (``a,b,c``)."""
         if isinstance(data, dict):
-            for key in ("cors_origins", "reserved_usernames"):
+            for key in ("cors_origins", "reserved_usernames", "reaction_types"):
                 value = data.get(key)
                 if isinstance(value, str):
                     data[key] = [item.strip() for item in value.split(",") if item.strip()]

@@ -24,7 +24,13 @@ from townsquare.modules.accounts import endpoints as accounts
 from townsquare.modules.accounts import handlers as accounts_handlers
 from townsquare.modules.accounts import service as accounts_service
 from townsquare.modules.accounts.tasks import purge_deleted_accounts
+from townsquare.modules.bookmarks import endpoints as bookmarks
+from townsquare.modules.comments import endpoints as comments
+from townsquare.modules.posts import endpoints as posts
 from townsquare.modules.profiles import endpoints as profiles
+from townsquare.modules.reactions import endpoints as reactions
+from townsquare.modules.social import endpoints as social
+from townsquare.modules.topics import endpoints as topics
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -74,6 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         accounts.auth_router,
         accounts.me_router,
         profiles.router,
+        social.router,
+        posts.router,
+        comments.router,
+        reactions.router,
+        bookmarks.router,
+        topics.router,
         accounts.admin_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

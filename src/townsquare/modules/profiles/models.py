@@ -100,6 +100,10 @@ class PrivacySettings(Base):
     search_visibility: Mapped[Audience] = mapped_column(
         StrEnumType(Audience, 10), default=Audience.PUBLIC
     )
+    #: Who may list my friends, followers and following.
+    connections_visibility: Mapped[Audience] = mapped_column(
+        StrEnumType(Audience, 10), default=Audience.PUBLIC, server_default=Audience.PUBLIC.value
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = tuple(
@@ -110,6 +114,7 @@ class PrivacySettings(Base):
             "phone_visibility",
             "birth_date_visibility",
             "search_visibility",
+            "connections_visibility",
         )
     )
 

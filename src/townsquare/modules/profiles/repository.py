@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
+
+UserColumn = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
 
 
 def add_profile_with_defaults(
@@ -84,3 +88,24 @@ async def scrub_profile(session: AsyncSession, user_id: uuid.UUID, username: str
         .where(Profile.user_id == user_id)
         .values(**personal, username=username, display_name="Deleted user", is_hidden=True)
     )
+
+
+def hidden_clause(user: UserColumn) -> ColumnElement[bool]:
+    """The user's profile is hidden (account deactivated, deleted or suspended)."""
+    return exists().where(Profile.user_id == user, Profile.is_hidden.is_(True))
+
+
+def private_clause(user: UserColumn) -> ColumnElement[bool]:
+    """The user has a private account (approves followers; public posts need a follow)."""
+    return exists().where(Profile.user_id == user, Profile.is_private.is_(True))
+
+
+async def get_profiles(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Profile]:
+    """Profiles by user id, in one query."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Profile).where(Profile.user_id.in_(ids)))
+    return {profile.user_id: profile for profile in rows}

@@ -1,0 +1,47 @@
+"""Portable SQL helpers for what SQLAlchemy spells per dialect (upserts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+async def insert_or_ignore(
+    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], conflict: list[str]
+) -> bool:
+    """Insert one row unless ``conflict`` columns already match one; True if inserted.
+
+    Race-free: two concurrent callers make one row, and exactly one of them gets True.
+    """
+    table = model.__table__
+    assert isinstance(table, Table)
+    statement = (
+        _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def upsert_add(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    key: dict[str, Any],
+    increments: dict[str, int],
+) -> None:
+    """Add ``increments`` to a counter row, creating it (from zero) if missing; race-free."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    statement = _insert(session, table).values(**key, **increments)
+    updates: dict[str, ColumnElement[Any]] = {
+        column: table.c[column] + amount for column, amount in increments.items()
+    }
+    await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))

@@ -1,0 +1,12 @@
+"""HTTP endpoints of posts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from townsquare.kit.errors import problem_responses
+from townsquare.kit.web import UnitOfWorkRoute
+
+router = APIRouter(
+    route_class=UnitOfWorkRoute, tags=["posts"], responses=problem_responses(401, 404, 422)
+)

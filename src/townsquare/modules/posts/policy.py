@@ -1,0 +1,119 @@
+"""May viewer V see post P? The one answer, written twice: as a Python predicate for a single
+post and as a SQL filter for lists. Every read path of posts (and of what inherits a post's
+visibility: comments, reactions, shares, bookmarks, topic pages, mentions) goes through here.
+
+The rules:
+- The author always sees their own posts, in every state.
+- Anyone else sees a post only if it is published (publication time reached), not deleted, not
+  archived, its author's profile is not hidden, neither has blocked the other, and the post's
+  audience includes them:
+  - public: everyone, except that a private account's public posts need an approved follow
+    (or a friendship);
+  - friends: the author's friends;
+  - close friends: those on the author's close-friends list;
+  - custom: the users listed for that post;
+  - only me: nobody else.
+- Anonymous viewers see public posts of public accounts only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, not_, or_
+
+from townsquare.modules.posts.models import Post, PostAudience, PostStatus, Visibility
+from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.social import repository as social
+from townsquare.modules.social.repository import Relation
+
+
+@dataclass(frozen=True)
+class AuthorFacts:
+    is_hidden: bool
+    is_private: bool
+
+
+def is_live(post: Post, now: datetime) -> bool:
+    """Published, publication time reached, not deleted or archived."""
+    return (
+        post.status is PostStatus.PUBLISHED
+        and post.published_at is not None
+        and post.published_at <= now
+        and post.deleted_at is None
+        and post.archived_at is None
+    )
+
+
+def may_see_post(
+    viewer_id: uuid.UUID | None,
+    post: Post,
+    author: AuthorFacts,
+    relation: Relation | None,
+    in_custom_audience: bool,
+    now: datetime,
+) -> bool:
+    """The predicate. ``relation`` is the viewer's relation to the author (None: anonymous)."""
+    if viewer_id is not None and viewer_id == post.author_id:
+        return True
+    if not is_live(post, now) or author.is_hidden:
+        return False
+    if viewer_id is None or relation is None:
+        return post.visibility is Visibility.PUBLIC and not author.is_private
+    if relation.blocked:
+        return False
+    match post.visibility:
+        case Visibility.PUBLIC:
+            return not author.is_private or relation.follows or relation.is_friend
+        case Visibility.FRIENDS:
+            return relation.is_friend
+        case Visibility.CLOSE_FRIENDS:
+            return relation.is_close_friend
+        case Visibility.CUSTOM:
+            return in_custom_audience
+        case _:
+            return False
+
+
+def live_clause(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Post.status == PostStatus.PUBLISHED,
+        Post.published_at <= now,
+        Post.deleted_at.is_(None),
+        Post.archived_at.is_(None),
+    )
+
+
+def visible_posts_clause(viewer_id: uuid.UUID | None, now: datetime) -> ColumnElement[bool]:
+    """The same rules as ``may_see_post``, as a WHERE clause over ``Post``."""
+    author = Post.author_id
+    shown = and_(live_clause(now), not_(profiles.hidden_clause(author)))
+    if viewer_id is None:
+        return and_(
+            shown, Post.visibility == Visibility.PUBLIC, not_(profiles.private_clause(author))
+        )
+    audience = or_(
+        and_(
+            Post.visibility == Visibility.PUBLIC,
+            or_(
+                not_(profiles.private_clause(author)),
+                social.follows_clause(viewer_id, author),
+                social.are_friends_clause(author, viewer_id),
+            ),
+        ),
+        and_(Post.visibility == Visibility.FRIENDS, social.are_friends_clause(author, viewer_id)),
+        and_(
+            Post.visibility == Visibility.CLOSE_FRIENDS,
+            social.is_close_friend_clause(author, viewer_id),
+        ),
+        and_(
+            Post.visibility == Visibility.CUSTOM,
+            exists().where(PostAudience.post_id == Post.id, PostAudience.user_id == viewer_id),
+        ),
+    )
+    return or_(
+        author == viewer_id,
+        and_(shown, not_(social.blocked_either_way_clause(viewer_id, author)), audience),
+    )
