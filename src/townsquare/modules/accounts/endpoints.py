@@ -61,7 +61,7 @@ StaffViewer = Annotated[Viewer, Depends(current_staff)]
     status_code=status.HTTP_201_CREATED,
     response_model=AccountOut,
     summary="Create an account; a verification email follows",
-    responses=problem_responses(409),
+    responses=problem_responses(400, 409),
     dependencies=[limit_per_ip("register", "rate_limit_register_per_ip")],
 )
 async def register(body: RegisterRequest, session: SessionDep, platform: PlatformDep) -> object:
@@ -109,7 +109,7 @@ async def resend_verification(
     "/login",
     response_model=TokenPair,
     summary="Sign in with email or username and password",
-    responses=problem_responses(401, 403),
+    responses=problem_responses(400, 401, 403),
     dependencies=[limit_per_ip("login", "rate_limit_login_per_ip")],
 )
 async def login(
@@ -122,7 +122,7 @@ async def login(
     "/refresh",
     response_model=TokenPair,
     summary="Exchange a refresh token for new tokens (rotation)",
-    responses=problem_responses(401),
+    responses=problem_responses(400, 401),
     dependencies=[limit_per_ip("refresh", "rate_limit_login_per_ip")],
 )
 async def refresh(
@@ -146,6 +146,7 @@ async def logout(viewer: CurrentViewer, session: SessionDep) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     summary="Email a password reset link (same answer whether or not the account exists)",
+    responses=problem_responses(400),
     dependencies=[limit_per_ip("password", "rate_limit_password_per_ip")],
 )
 async def forgot_password(
@@ -172,7 +173,7 @@ async def reset_password(
     "/password/change",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change my password; ends my other sessions",
-    responses=problem_responses(401),
+    responses=problem_responses(400, 401),
     dependencies=[limit_per_ip("password", "rate_limit_password_per_ip")],
 )
 async def change_password(
@@ -240,7 +241,7 @@ async def export_my_data(viewer: CurrentViewer, session: SessionDep) -> object:
     "/me",
     response_model=AccountOut,
     summary="Change my email address (needs my password; the new one must be verified)",
-    responses=problem_responses(409),
+    responses=problem_responses(400, 409),
 )
 async def update_me(
     body: AccountUpdate, viewer: CurrentViewer, session: SessionDep, platform: PlatformDep
@@ -252,6 +253,7 @@ async def update_me(
     "/me/deactivate",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Deactivate my account: hidden at once, undone by logging in",
+    responses=problem_responses(400),
 )
 async def deactivate_me(
     body: PasswordConfirmation, viewer: CurrentViewer, session: SessionDep, platform: PlatformDep
@@ -264,6 +266,7 @@ async def deactivate_me(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeletionScheduled,
     summary="Delete my account: hidden at once, personal data purged after the grace period",
+    responses=problem_responses(400),
 )
 async def delete_me(
     body: PasswordConfirmation, viewer: CurrentViewer, session: SessionDep, platform: PlatformDep
@@ -277,6 +280,7 @@ async def delete_me(
     "/users/{user_id}/status",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Suspend or reinstate an account (moderators and admins)",
+    responses=problem_responses(400),
 )
 async def set_account_status(
     user_id: uuid.UUID, body: AccountStatusChange, staff: StaffViewer, session: SessionDep

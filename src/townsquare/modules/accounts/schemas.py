@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from townsquare.kit.auth import Role
+from townsquare.kit.validation import NoNul
 from townsquare.modules.accounts.models import AccountStatus
 from townsquare.modules.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from townsquare.modules.profiles.schemas import (
@@ -52,6 +53,7 @@ class LoginRequest(Strict):
     identifier: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=320),
+        NoNul,
         Field(description="Email address or username."),
     ]
     password: Password
@@ -161,4 +163,4 @@ class DeletionScheduled(BaseModel):
 
 class AccountStatusChange(Strict):
     status: Literal[AccountStatus.ACTIVE, AccountStatus.SUSPENDED]
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None

@@ -172,6 +172,8 @@ async def login(
 ) -> TokenPair:
     settings = platform.settings
     user = await _find_user_for_login(session, identifier)
+    if user is not None and _past_deletion_grace(user):
+        user = None  # awaiting its purge: no longer restorable, so treated as unknown
     failures_key = str(user.id) if user else "unknown:" + identifier.lower()
     failures_rule = settings.rate_limit_login_failures_per_account
     await platform.limiter.check(failures_rule, "login-failures", failures_key)
@@ -211,6 +213,14 @@ async def _find_user_for_login(session: AsyncSession, identifier: str) -> User |
         return await repository.get_user_by_email(session, identifier)
     user_id = await profiles.user_id_for_username(session, identifier)
     return await repository.get_user(session, user_id) if user_id else None
+
+
+def _past_deletion_grace(user: User) -> bool:
+    return (
+        user.status is AccountStatus.DELETED
+        and user.purge_after is not None
+        and user.purge_after <= utcnow()
+    )
 
 
 async def _count_failed_login(platform: Platform, failures_key: str) -> None:
@@ -509,6 +519,9 @@ async def set_status(
         raise UserNotFound()
     if user.id == staff.user_id:
         raise CannotModerate("You cannot change your own account's status.")
+    if user.status is AccountStatus.DELETED:
+        # Its owner asked for deletion: suspending would keep the data from being purged.
+        raise CannotModerate("This account is being deleted.")
     if user.role is not Role.USER and staff.role is not Role.ADMIN:
         raise CannotModerate("Only admins may suspend moderators or admins.")
     now = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -10,13 +11,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
+    Strict,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
 
+from townsquare.kit.validation import NoNul
 from townsquare.modules.profiles.models import (
     AccountType,
     Audience,
@@ -26,6 +31,7 @@ from townsquare.modules.profiles.models import (
 )
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 Username = Annotated[
     str,
@@ -33,8 +39,10 @@ Username = Annotated[
     AfterValidator(str.lower),
     Field(description="3–30 of `a-z 0-9 _`; stored and matched in lower case."),
 ]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul]
 Url = Annotated[HttpUrl, Field(max_length=2048)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
 
@@ -42,6 +50,16 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
 def _refuse_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may be omitted but not null")
+    return value
+
+
+def _iso_date_only(value: Any) -> Any:
+    """Only the documented ``YYYY-MM-DD`` string (or null), not Pydantic's lax extras.
+
+    Lax mode would also take a number of seconds since 1970 or a datetime at midnight.
+    """
+    if value is not None and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        raise ValueError("must be a date in the form YYYY-MM-DD")
     return value
 
 
@@ -87,16 +105,23 @@ class ProfileUpdate(BaseModel):
     display_name: DisplayName | None = None
     first_name: Name | None = None
     last_name: Name | None = None
-    bio: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    bio: Annotated[str, StringConstraints(max_length=1000), NoNul] | None = None
     avatar_url: Url | None = None
     cover_url: Url | None = None
-    birth_date: Annotated[date | None, AfterValidator(_past_birth_date)] = None
-    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    birth_date: Annotated[
+        date | None, BeforeValidator(_iso_date_only), AfterValidator(_past_birth_date)
+    ] = None
+    gender: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), NoNul] | None
+    ) = None
     phone: Phone | None = None
-    location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    location: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul] | None
+    ) = None
     website: Url | None = None
     account_type: AccountType | None = None
-    is_private: bool | None = None
+    # Strict: lax mode would turn 1, "yes" or "on" into true, which the schema does not allow.
+    is_private: StrictBool | None = None
 
     check_not_null = field_validator("username", "display_name", "account_type", "is_private")(
         _refuse_null
@@ -108,6 +133,15 @@ class ProfileUpdate(BaseModel):
             if values.get(key) is not None:
                 values[key] = str(values[key])
         return values
+
+
+class ProfileStats(OrmModel):
+    """Counters kept by the social graph."""
+
+    followers_count: int
+    following_count: int
+    friends_count: int
+    posts_count: int
 
 
 class UserProfileOut(BaseModel):
@@ -136,6 +170,7 @@ class UserProfileOut(BaseModel):
     email: str | None = None
     phone: str | None = None
     joined_at: datetime | None = None
+    stats: ProfileStats = Field(description="Exact counts, shown to whoever may find the profile.")
 
 
 class PrivacyOut(OrmModel):
@@ -144,6 +179,9 @@ class PrivacyOut(OrmModel):
     phone_visibility: Audience
     birth_date_visibility: Audience
     search_visibility: Audience
+    connections_visibility: Audience = Field(
+        description="Who may list my friends, followers and following."
+    )
 
 
 class PrivacyUpdate(BaseModel):
@@ -154,6 +192,7 @@ class PrivacyUpdate(BaseModel):
     phone_visibility: Audience | None = None
     birth_date_visibility: Audience | None = None
     search_visibility: Audience | None = None
+    connections_visibility: Audience | None = None
 
     check_not_null = field_validator("*")(_refuse_null)
 
@@ -189,17 +228,23 @@ class SettingsUpdate(BaseModel):
 
     allow_messages_from: MessagePermission | None = None
     notification_frequency: NotificationFrequency | None = None
-    email_notifications: bool | None = None
-    push_notifications: bool | None = None
-    calm_mode: bool | None = None
-    hide_metrics: bool | None = None
+    # Strict, as in ProfileUpdate: no 1 or "yes" for true, no "5" or true for a number.
+    email_notifications: StrictBool | None = None
+    push_notifications: StrictBool | None = None
+    calm_mode: StrictBool | None = None
+    hide_metrics: StrictBool | None = None
     dark_mode: Theme | None = None
-    autoplay_videos: bool | None = None
-    data_saver: bool | None = None
-    daily_time_limit_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
-    show_activity_status: bool | None = None
+    autoplay_videos: StrictBool | None = None
+    data_saver: StrictBool | None = None
+    daily_time_limit_minutes: Annotated[int, Strict(), Field(ge=0, le=1440)] | None = None
+    show_activity_status: StrictBool | None = None
     language: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
+        Annotated[
+            str,
+            # 35 characters: the column's size and the length RFC 5646 asks to support.
+            StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
+        ]
+        | None
     ) = None
     timezone: Annotated[str | None, AfterValidator(_known_timezone)] = None
 

@@ -13,7 +13,7 @@ from townsquare.config import Settings
 from townsquare.kit.errors import Conflict, NotFound, ValidationFailed
 from townsquare.modules.profiles import policy, repository
 from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
-from townsquare.modules.profiles.schemas import UserProfileOut
+from townsquare.modules.profiles.schemas import ProfileStats, UserProfileOut
 
 
 class UsernameTaken(Conflict):
@@ -24,8 +24,14 @@ class ProfileNotFound(NotFound):
     code = "profile_not_found"
 
 
+#: Purged profiles get ``deleted_<id>``: nobody may claim such a name first and block the purge.
+PURGED_USERNAME_PREFIX = "deleted_"
+
+
 def check_username_allowed(username: str, settings: Settings) -> None:
-    if username.lower() in {name.lower() for name in settings.reserved_usernames}:
+    name = username.lower()
+    reserved = {reserved.lower() for reserved in settings.reserved_usernames}
+    if name in reserved or name.startswith(PURGED_USERNAME_PREFIX):
         raise ValidationFailed.on("body.username", "This username is reserved.", "reserved")
 
 
@@ -70,22 +76,30 @@ async def view_profile(
     username: str,
     *,
     load_email: Callable[[uuid.UUID], Awaitable[str | None]],
+    relationship_of: Callable[[uuid.UUID | None, uuid.UUID], Awaitable[policy.Relationship]],
+    load_stats: Callable[[uuid.UUID], Awaitable[ProfileStats]],
 ) -> UserProfileOut:
-    """``username``'s profile with only what ``viewer_id`` may see; 404 if they may see nothing."""
+    """``username``'s profile with only what ``viewer_id`` may see; 404 if they may see nothing.
+
+    The social graph, through the caller, supplies ``relationship_of(viewer_id, owner_id)``
+    (friend, blocked...) and the owner's counts: profiles does not import it (no cycle).
+    """
     found = await repository.get_profile_and_privacy_by_username(session, username)
     if found is None:
         raise ProfileNotFound()
     profile, privacy = found
-    relationship = policy.base_relationship(viewer_id, profile.user_id)
+    relationship = await relationship_of(viewer_id, profile.user_id)
     if not policy.may_find_profile(profile, relationship):
         raise ProfileNotFound()
-    return await _visible_view(profile, privacy, relationship, load_email)
+    stats = await load_stats(profile.user_id)
+    return await _visible_view(profile, privacy, relationship, stats, load_email)
 
 
 async def _visible_view(
     profile: Profile,
     privacy: PrivacySettings,
     relationship: policy.Relationship,
+    stats: ProfileStats,
     load_email: Callable[[uuid.UUID], Awaitable[str | None]],
 ) -> UserProfileOut:
     view = UserProfileOut(
@@ -98,6 +112,7 @@ async def _visible_view(
         is_private=profile.is_private,
         restricted=not policy.may_see_full_profile(privacy, relationship),
         relationship=relationship.value,
+        stats=stats,
     )
     if view.restricted:
         return view
@@ -161,4 +176,4 @@ async def show_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 async def purge_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
     # A placeholder unique to the user frees the old username for someone else.
-    await repository.scrub_profile(session, user_id, f"deleted_{user_id.hex[:22]}")
+    await repository.scrub_profile(session, user_id, f"{PURGED_USERNAME_PREFIX}{user_id.hex[:22]}")
