@@ -27,10 +27,12 @@ from townsquare.modules.accounts.tasks import purge_deleted_accounts
 from townsquare.modules.bookmarks import endpoints as bookmarks
 from townsquare.modules.comments import endpoints as comments
 from townsquare.modules.posts import endpoints as posts
+from townsquare.modules.posts.tasks import publish_due_posts
 from townsquare.modules.profiles import endpoints as profiles
 from townsquare.modules.reactions import endpoints as reactions
 from townsquare.modules.social import endpoints as social
 from townsquare.modules.topics import endpoints as topics
+from townsquare.modules.topics.tasks import refresh_trending
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -60,6 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.purge_interval_seconds,
                 "purge_deleted_accounts",
                 lambda: purge_deleted_accounts(platform),
+            )
+            jobs.every(
+                settings.scheduled_publish_interval_seconds,
+                "publish_due_posts",
+                lambda: publish_due_posts(platform),
+            )
+            jobs.every(
+                settings.trending_interval_seconds,
+                "refresh_trending",
+                lambda: refresh_trending(platform),
             )
         try:
             yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -37,11 +37,19 @@ async def upsert_add(
     key: dict[str, Any],
     increments: dict[str, int],
 ) -> None:
-    """Add ``increments`` to a counter row, creating it (from zero) if missing; race-free."""
+    """Add ``increments`` to a counter row, creating it (from zero) if missing; race-free.
+
+    A decrease cannot create the row (it would start below zero), so it is a plain UPDATE of
+    the row that the matching increase made.
+    """
     table = model.__table__
     assert isinstance(table, Table)
-    statement = _insert(session, table).values(**key, **increments)
     updates: dict[str, ColumnElement[Any]] = {
         column: table.c[column] + amount for column, amount in increments.items()
     }
+    if any(amount < 0 for amount in increments.values()):
+        where = [table.c[column] == value for column, value in key.items()]
+        await session.execute(update(table).where(*where).values(updates))
+        return
+    statement = _insert(session, table).values(**key, **increments)
     await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))

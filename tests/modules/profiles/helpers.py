@@ -30,6 +30,7 @@ USER_PROFILE_KEYS = {
     "email",
     "phone",
     "joined_at",
+    "stats",
 }
 #: Shown to whoever may find the profile at all, even when it is restricted.
 CARD_FIELDS = ("user_id", "username", "display_name", "avatar_url", "is_verified", "account_type")

@@ -17,6 +17,7 @@ PRIVACY_DEFAULTS = {
     "phone_visibility": "only_me",
     "birth_date_visibility": "friends",
     "search_visibility": "public",
+    "connections_visibility": "public",
 }
 SETTINGS_DEFAULTS = {
     "allow_messages_from": "everyone",

@@ -62,7 +62,11 @@ async def test_field_visibility_matrix(client, profile_visibility, field_audienc
     }
     response = await patch_privacy(client, owner.headers, privacy)
     assert response.status_code == 200, response.text
-    assert response.json() == {**privacy, "search_visibility": "public"}
+    assert response.json() == {
+        **privacy,
+        "search_visibility": "public",
+        "connections_visibility": "public",
+    }
 
     stranger = await signed_in_user(client)
     # Without a friendship, "friends" is as closed as "only_me" for everybody but the owner.

@@ -1,15 +1,53 @@
-"""All SQL of posts."""
+"""All SQL of posts.
+
+Batch readers (``*_for``) take the ids of a whole page and answer in one query each, so a page
+costs the same number of queries whatever its size.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    Select,
+    Uuid,
+    and_,
+    delete,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.models import new_id, utcnow
+from townsquare.kit.sql import insert_or_ignore
 from townsquare.modules.posts import policy
-from townsquare.modules.posts.models import Post
+from townsquare.modules.posts.models import (
+    Poll,
+    PollOption,
+    PollVote,
+    Post,
+    PostAudience,
+    PostMedia,
+    PostMention,
+    PostRevision,
+    PostStatus,
+)
+from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.social import repository as social
+from townsquare.modules.social.repository import Relation
+
+#: (published_at, id) of the last post of a timeline page.
+TimelineKey = tuple[datetime, uuid.UUID]
+
+
+# --- single posts
 
 
 async def get_visible_post(
@@ -21,7 +59,357 @@ async def get_visible_post(
     )
 
 
+async def get_visible_post_for_update(
+    session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID, now: datetime
+) -> Post | None:
+    """Like ``get_visible_post``, with the row locked until commit (PostgreSQL; SQLite's
+    writers are serialized anyway) and fresh from the database, so concurrent state changes
+    of one post queue instead of both acting on the state they read."""
+    return await session.scalar(
+        select(Post)
+        .where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
+        .with_for_update(of=Post)
+        .execution_options(populate_existing=True)
+    )
+
+
 async def add_to_counts(session: AsyncSession, post_id: uuid.UUID, **deltas: int) -> None:
     """Change a post's counters in SQL (``comment_count=+1``...), race-free."""
     values = {name: getattr(Post, name) + delta for name, delta in deltas.items()}
     await session.execute(update(Post).where(Post.id == post_id).values(**values))
+
+
+def add_post(session: AsyncSession, post: Post) -> None:
+    session.add(post)
+
+
+def add_media(session: AsyncSession, items: Iterable[PostMedia]) -> None:
+    session.add_all(items)
+
+
+def add_poll(session: AsyncSession, poll: Poll, options: Iterable[PollOption]) -> None:
+    session.add(poll)
+    session.add_all(options)
+
+
+def add_revision(session: AsyncSession, revision: PostRevision) -> None:
+    session.add(revision)
+
+
+# --- custom audiences
+
+
+async def replace_audience(
+    session: AsyncSession, post_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
+) -> None:
+    await session.execute(
+        delete(PostAudience)
+        .where(PostAudience.post_id == post_id)
+        .execution_options(synchronize_session=False)
+    )
+    session.add_all(PostAudience(post_id=post_id, user_id=user_id) for user_id in set(user_ids))
+    await session.flush()
+
+
+async def audience_of(session: AsyncSession, post_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.scalars(
+        select(PostAudience.user_id).where(PostAudience.post_id == post_id)
+    )
+    return set(rows)
+
+
+async def audiences_for(
+    session: AsyncSession, post_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The custom audience of each post (one query, even for no ids)."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    rows = await session.execute(
+        select(PostAudience.post_id, PostAudience.user_id)
+        .where(PostAudience.post_id.in_(list(post_ids)))
+        .order_by(PostAudience.post_id, PostAudience.user_id)
+    )
+    for post_id, user_id in rows:
+        found[post_id].append(user_id)
+    return found
+
+
+# --- what a page of posts shows (one query each)
+
+
+async def media_for(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[PostMedia]]:
+    found: dict[uuid.UUID, list[PostMedia]] = defaultdict(list)
+    rows = await session.scalars(
+        select(PostMedia)
+        .where(PostMedia.post_id.in_(post_ids))
+        .order_by(PostMedia.post_id, PostMedia.position)
+    )
+    for item in rows:
+        found[item.post_id].append(item)
+    return found
+
+
+async def polls_for(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Poll, list[PollOption]]]:
+    """Each poll of the posts with its options in order, in one query."""
+    found: dict[uuid.UUID, tuple[Poll, list[PollOption]]] = {}
+    rows = await session.execute(
+        select(Poll, PollOption)
+        .join(PollOption, PollOption.post_id == Poll.post_id)
+        .where(Poll.post_id.in_(post_ids))
+        .order_by(Poll.post_id, PollOption.position)
+        .execution_options(populate_existing=True)
+    )
+    for poll, option in rows:
+        found.setdefault(poll.post_id, (poll, []))[1].append(option)
+    return found
+
+
+async def votes_by(
+    session: AsyncSession, user_id: uuid.UUID, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The options the user chose in each of the polls."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    rows = await session.execute(
+        select(PollVote.post_id, PollVote.option_id)
+        .where(PollVote.user_id == user_id, PollVote.post_id.in_(post_ids))
+        .order_by(PollVote.post_id, PollVote.slot)
+    )
+    for post_id, option_id in rows:
+        found[post_id].append(option_id)
+    return found
+
+
+async def mentions_for(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID], viewer_id: uuid.UUID | None
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Linked mentions of the posts, leaving out users who are hidden or in a block with the
+    viewer (blocks hide both ways, in lists too)."""
+    statement = select(PostMention.post_id, PostMention.user_id).where(
+        PostMention.post_id.in_(post_ids), not_(profiles.hidden_clause(PostMention.user_id))
+    )
+    if viewer_id is not None:
+        statement = statement.where(
+            not_(social.blocked_either_way_clause(viewer_id, PostMention.user_id))
+        )
+    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    rows = await session.execute(statement.order_by(PostMention.post_id, PostMention.user_id))
+    for post_id, user_id in rows:
+        found[post_id].append(user_id)
+    return found
+
+
+async def get_live_visible_posts(
+    session: AsyncSession,
+    viewer_id: uuid.UUID | None,
+    post_ids: Iterable[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, Post]:
+    """Those of the posts that are live and that the viewer may see, by id (one query, even
+    for no ids: a page costs the same queries whether or not it holds shares)."""
+    ids = list(set(post_ids))
+    rows = await session.scalars(
+        select(Post)
+        .where(
+            Post.id.in_(ids),
+            policy.live_clause(now),
+            policy.visible_posts_clause(viewer_id, now),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return {post.id: post for post in rows}
+
+
+# --- mentions
+
+
+async def mentioned_user_ids(session: AsyncSession, post_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.scalars(select(PostMention.user_id).where(PostMention.post_id == post_id))
+    return set(rows)
+
+
+async def replace_mentions(
+    session: AsyncSession, post_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
+) -> None:
+    await session.execute(
+        delete(PostMention)
+        .where(PostMention.post_id == post_id)
+        .execution_options(synchronize_session=False)
+    )
+    session.add_all(PostMention(post_id=post_id, user_id=user_id) for user_id in set(user_ids))
+    await session.flush()
+
+
+async def relations_towards(
+    session: AsyncSession, owner_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Relation]:
+    """How each user stands towards ``owner_id`` (each user as the viewer), in one query.
+
+    ``social.relations_of`` answers the other direction (one viewer towards many users); here
+    many viewers look at one author, so the graph's clauses are evaluated per user in a
+    ``UNION ALL`` of one-row selects. Callers keep ``user_ids`` short (SQLite allows 500
+    compound terms).
+    """
+    if not user_ids:
+        return {}
+    parts = [
+        select(
+            literal(user_id, Uuid).label("user_id"),
+            social.are_friends_clause(user_id, owner_id).label("is_friend"),
+            social.is_close_friend_clause(owner_id, user_id).label("is_close_friend"),
+            social.follows_clause(user_id, owner_id).label("follows"),
+            social.blocked_either_way_clause(user_id, owner_id).label("blocked"),
+        )
+        for user_id in user_ids
+    ]
+    rows = await session.execute(union_all(*parts))
+    return {
+        row.user_id: Relation(
+            is_friend=bool(row.is_friend),
+            is_close_friend=bool(row.is_close_friend),
+            follows=bool(row.follows),
+            blocked=bool(row.blocked),
+        )
+        for row in rows
+    }
+
+
+async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(social.blocked_either_way_clause(a, b))))
+
+
+# --- lists
+
+
+def _after(key: TimelineKey | None) -> Select[Post]:
+    statement = select(Post)
+    if key is not None:
+        published_at, post_id = key
+        statement = statement.where(
+            or_(
+                Post.published_at < published_at,
+                and_(Post.published_at == published_at, Post.id < post_id),
+            )
+        )
+    return statement
+
+
+async def list_visible_author_posts(
+    session: AsyncSession,
+    author_id: uuid.UUID,
+    viewer_id: uuid.UUID | None,
+    now: datetime,
+    limit: int,
+    after: TimelineKey | None,
+) -> list[Post]:
+    """The author's live posts the viewer may see, newest published first; ``limit`` rows."""
+    statement = (
+        _after(after)
+        .where(
+            Post.author_id == author_id,
+            policy.live_clause(now),
+            policy.visible_posts_clause(viewer_id, now),
+        )
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+def own_posts_statement(author_id: uuid.UUID, state: str) -> Select[Post]:
+    """The author's (not deleted) drafts, scheduled or archived posts."""
+    statement = select(Post).where(Post.author_id == author_id, Post.deleted_at.is_(None))
+    if state == "archived":
+        return statement.where(Post.archived_at.is_not(None))
+    return statement.where(Post.status == PostStatus(state))
+
+
+async def due_scheduled_post_ids(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Scheduled posts whose time has come, oldest first (the partial index's query)."""
+    rows = await session.scalars(
+        select(Post.id)
+        .where(
+            Post.status == PostStatus.SCHEDULED,
+            Post.published_at <= now,
+            Post.deleted_at.is_(None),
+        )
+        .order_by(Post.published_at, Post.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def lock_due_scheduled_post(
+    session: AsyncSession, post_id: uuid.UUID, now: datetime
+) -> Post | None:
+    """The post, locked, if it is still scheduled and due; None if not, or if another
+    process holds its row (PostgreSQL ``SKIP LOCKED``; SQLite runs one writer at a time)."""
+    return await session.scalar(
+        select(Post)
+        .where(
+            Post.id == post_id,
+            Post.status == PostStatus.SCHEDULED,
+            Post.published_at <= now,
+            Post.deleted_at.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+def revisions_statement(post_id: uuid.UUID) -> Select[PostRevision]:
+    return select(PostRevision).where(PostRevision.post_id == post_id)
+
+
+# --- polls
+
+
+async def get_poll(
+    session: AsyncSession, post_id: uuid.UUID
+) -> tuple[Poll, list[PollOption]] | None:
+    return (await polls_for(session, [post_id])).get(post_id)
+
+
+async def delete_votes(
+    session: AsyncSession, post_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Remove the user's votes in the poll; the options whose votes were really removed."""
+    result = await session.execute(
+        delete(PollVote)
+        .where(PollVote.post_id == post_id, PollVote.user_id == user_id)
+        .returning(PollVote.option_id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+async def insert_vote(
+    session: AsyncSession, post_id: uuid.UUID, option_id: uuid.UUID, user_id: uuid.UUID, slot: int
+) -> bool:
+    """One vote unless the user already holds ``slot`` in the poll (race-free); True if made."""
+    return await insert_or_ignore(
+        session,
+        PollVote,
+        {
+            "id": new_id(),
+            "post_id": post_id,
+            "option_id": option_id,
+            "user_id": user_id,
+            "slot": slot,
+            "created_at": utcnow(),
+        },
+        ["post_id", "user_id", "slot"],
+    )
+
+
+async def add_to_votes_count(session: AsyncSession, option_id: uuid.UUID, delta: int) -> None:
+    await session.execute(
+        update(PollOption)
+        .where(PollOption.id == option_id)
+        .values(votes_count=PollOption.votes_count + delta)
+        .execution_options(synchronize_session=False)
+    )

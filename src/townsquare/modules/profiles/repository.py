@@ -109,3 +109,18 @@ async def get_profiles(
         return {}
     rows = await session.scalars(select(Profile).where(Profile.user_id.in_(ids)))
     return {profile.user_id: profile for profile in rows}
+
+
+async def user_ids_for_usernames(
+    session: AsyncSession, usernames: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    """User ids by (lower-case) username, in one query; unknown and hidden users left out."""
+    names = list({name.lower() for name in usernames})
+    if not names:
+        return {}
+    rows = await session.execute(
+        select(Profile.username, Profile.user_id).where(
+            Profile.username.in_(names), Profile.is_hidden.is_(False)
+        )
+    )
+    return {username: user_id for username, user_id in rows}

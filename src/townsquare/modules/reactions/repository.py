@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, delete, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.models import utcnow
+from townsquare.kit.pagination import PageRequest, paginate_by_id
+from townsquare.kit.sql import insert_or_ignore, upsert_add
+from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.reactions.models import Reaction, ReactionCount, TargetType
+from townsquare.modules.social import repository as social
 
 
 async def counts_for(
@@ -26,7 +32,7 @@ async def counts_for(
             ReactionCount.count > 0,
         )
     )
-    for target_id, reaction_type, count in rows.tuples():
+    for target_id, reaction_type, count in rows:
         counts[target_id][reaction_type] = count
     return counts
 
@@ -48,4 +54,139 @@ async def reactions_by(
             Reaction.target_id.in_(ids),
         )
     )
-    return dict(rows.tuples().all())
+    return {target_id: reaction_type for target_id, reaction_type in rows}
+
+
+@dataclass(frozen=True)
+class ReactionChange:
+    """What setting a reaction did: ``previous`` is None for a new reaction."""
+
+    previous: str | None
+    current: str
+
+    @property
+    def added(self) -> bool:
+        return self.previous is None
+
+    @property
+    def changed(self) -> bool:
+        return self.previous is not None and self.previous != self.current
+
+
+#: Compare-and-set attempts before giving up on a reaction that keeps changing under us.
+MAX_ATTEMPTS = 5
+
+
+def _target(target_type: TargetType, target_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(Reaction.target_type == target_type, Reaction.target_id == target_id)
+
+
+async def _add_counts(
+    session: AsyncSession, target_type: TargetType, target_id: uuid.UUID, deltas: dict[str, int]
+) -> None:
+    # Always in the same (sorted) order, so two transactions moving counts between the same
+    # two types lock the counter rows in the same order and cannot deadlock.
+    for reaction_type in sorted(deltas):
+        key = {"target_type": target_type, "target_id": target_id, "type": reaction_type}
+        delta = deltas[reaction_type]
+        if delta > 0:
+            await upsert_add(session, ReactionCount, key, {"count": delta})
+        else:
+            # A decrement never creates the row (the CHECK would refuse an insert below zero):
+            # the row exists since the reaction it counts down was counted up.
+            await session.execute(
+                update(ReactionCount)
+                .where(
+                    ReactionCount.target_type == target_type,
+                    ReactionCount.target_id == target_id,
+                    ReactionCount.type == reaction_type,
+                )
+                .values(count=ReactionCount.count + delta)
+            )
+
+
+async def set_reaction(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    target_type: TargetType,
+    target_id: uuid.UUID,
+    reaction_type: str,
+) -> ReactionChange | None:
+    """Make the user's one reaction on the target ``reaction_type``, moving the counts with it.
+
+    Race-free: the insert ignores an existing row (so a double click makes one row), and a
+    change of type is a compare-and-set on the old type, so counts move exactly once. None if
+    the row kept changing under concurrent requests of the same user (the caller gives up).
+    """
+    for _ in range(MAX_ATTEMPTS):
+        now = utcnow()
+        values = {
+            "user_id": user_id,
+            "target_type": target_type,
+            "target_id": target_id,
+            "type": reaction_type,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if await insert_or_ignore(
+            session, Reaction, values, ["target_type", "target_id", "user_id"]
+        ):
+            await _add_counts(session, target_type, target_id, {reaction_type: 1})
+            return ReactionChange(previous=None, current=reaction_type)
+        existing = (
+            await session.execute(
+                select(Reaction.id, Reaction.type).where(
+                    _target(target_type, target_id), Reaction.user_id == user_id
+                )
+            )
+        ).first()
+        if existing is None:
+            continue  # removed meanwhile: insert again
+        reaction_id, previous = existing
+        if previous == reaction_type:
+            return ReactionChange(previous=previous, current=reaction_type)
+        swapped = await session.execute(
+            update(Reaction)
+            .where(Reaction.id == reaction_id, Reaction.type == previous)
+            .values(type=reaction_type, updated_at=now)
+        )
+        if swapped.rowcount:  # type: ignore[attr-defined]
+            await _add_counts(session, target_type, target_id, {previous: -1, reaction_type: 1})
+            return ReactionChange(previous=previous, current=reaction_type)
+    return None
+
+
+async def remove_reaction(
+    session: AsyncSession, user_id: uuid.UUID, target_type: TargetType, target_id: uuid.UUID
+) -> str | None:
+    """Delete the user's reaction on the target; its type if there was one (counted down)."""
+    removed = await session.scalar(
+        delete(Reaction)
+        .where(_target(target_type, target_id), Reaction.user_id == user_id)
+        .returning(Reaction.type)
+    )
+    if removed is not None:
+        await _add_counts(session, target_type, target_id, {removed: -1})
+    return removed
+
+
+async def list_reactions(
+    session: AsyncSession,
+    viewer_id: uuid.UUID | None,
+    target_type: TargetType,
+    target_id: uuid.UUID,
+    reaction_type: str | None,
+    page: PageRequest,
+) -> tuple[Sequence[Reaction], str | None]:
+    """Who reacted, newest first: users hidden by account status or blocked either way with the
+    viewer are left out."""
+    statement = select(Reaction).where(
+        _target(target_type, target_id), not_(profiles.hidden_clause(Reaction.user_id))
+    )
+    if viewer_id is not None:
+        statement = statement.where(
+            not_(social.blocked_either_way_clause(viewer_id, Reaction.user_id))
+        )
+    if reaction_type is not None:
+        statement = statement.where(Reaction.type == reaction_type)
+    return await paginate_by_id(session, statement, Reaction.id, page)

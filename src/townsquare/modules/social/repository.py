@@ -8,19 +8,24 @@ of the query (never a Python loop over rows).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Result, and_, case, delete, exists, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from townsquare.kit.sql import upsert_add
+from townsquare.kit.models import new_id, utcnow
+from townsquare.kit.pagination import PageRequest, paginate_by_id
+from townsquare.kit.sql import insert_or_ignore, upsert_add
+from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social.models import (
     Block,
     CloseFriend,
     Follow,
     FollowStatus,
+    FriendRequest,
     Friendship,
     Mute,
     UserStats,
@@ -114,7 +119,7 @@ async def relations_of(
             )
         )
     )
-    blocked = {b if a == viewer_id else a for a, b in blocked_rows.tuples()}
+    blocked = {b if a == viewer_id else a for a, b in blocked_rows}
     muted = set(
         await session.scalars(
             select(Mute.muted_id).where(Mute.owner_id == viewer_id, Mute.muted_id.in_(ids))
@@ -133,8 +138,28 @@ async def relations_of(
 
 
 async def add_to_stats(session: AsyncSession, user_id: uuid.UUID, **deltas: int) -> None:
-    """Change counters in SQL (``followers_count=+1``...), creating the row when missing."""
-    await upsert_add(session, UserStats, {"user_id": user_id}, deltas)
+    """Change counters in SQL (``followers_count=+1``...), creating the row when missing.
+
+    Decrements are a plain UPDATE: the INSERT half of an upsert would carry the negative
+    value, which the non-negative CHECK refuses before the conflict is even seen. Counting
+    only rows really inserted or deleted never takes a counter below zero; the floor at zero
+    is a guard, so a miscount elsewhere cannot turn into a failed request.
+    """
+    increments = {column: delta for column, delta in deltas.items() if delta >= 0}
+    decrements = {column: delta for column, delta in deltas.items() if delta < 0}
+    if increments:
+        await upsert_add(session, UserStats, {"user_id": user_id}, increments)
+    if decrements:
+        values = {}
+        for column, delta in decrements.items():
+            current = getattr(UserStats, column)
+            values[column] = case((current + delta < 0, 0), else_=current + delta)
+        await session.execute(
+            update(UserStats)
+            .where(UserStats.user_id == user_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def stats_of(
@@ -157,3 +182,440 @@ async def stats_of(
         )
         for user_id in ids
     }
+
+
+# --- serialising changes to a pair of users
+
+
+async def lock_pair(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
+    """Serialise every change between ``a`` and ``b``: lock both counter rows, in id order.
+
+    Each write of the graph (request, follow, block...) takes this lock first, so a block and a
+    concurrent follow between the same two people cannot both pass their checks. The rows are
+    the ones the change will update anyway; the fixed order keeps two pairs from deadlocking.
+    (On SQLite writers are already serialised; the statement runs the same way.)
+    """
+    for user_id in sorted((a, b)):
+        await add_to_stats(session, user_id, followers_count=0)
+
+
+# --- friend requests and friendships
+
+
+async def add_friend_request(
+    session: AsyncSession, requester_id: uuid.UUID, addressee_id: uuid.UUID
+) -> uuid.UUID | None:
+    """A new pending request, or None when one already exists for the pair (either way)."""
+    low, high = sorted((requester_id, addressee_id))
+    request_id = new_id()
+    inserted = await insert_or_ignore(
+        session,
+        FriendRequest,
+        {
+            "id": request_id,
+            "requester_id": requester_id,
+            "addressee_id": addressee_id,
+            "pair_low_id": low,
+            "pair_high_id": high,
+            "created_at": utcnow(),
+        },
+        ["pair_low_id", "pair_high_id"],
+    )
+    return request_id if inserted else None
+
+
+async def get_friend_request_between(
+    session: AsyncSession, a: uuid.UUID, b: uuid.UUID
+) -> FriendRequest | None:
+    low, high = sorted((a, b))
+    return await session.scalar(
+        select(FriendRequest).where(
+            FriendRequest.pair_low_id == low, FriendRequest.pair_high_id == high
+        )
+    )
+
+
+async def get_friend_request_to(
+    session: AsyncSession, request_id: uuid.UUID, addressee_id: uuid.UUID
+) -> FriendRequest | None:
+    return await session.scalar(
+        select(FriendRequest).where(
+            FriendRequest.id == request_id, FriendRequest.addressee_id == addressee_id
+        )
+    )
+
+
+async def delete_friend_request(session: AsyncSession, request_id: uuid.UUID) -> bool:
+    """True if this transaction removed it (a concurrent accept or decline did not)."""
+    result = await session.execute(delete(FriendRequest).where(FriendRequest.id == request_id))
+    return _rowcount(result) > 0
+
+
+async def delete_friend_request_from(
+    session: AsyncSession, requester_id: uuid.UUID, addressee_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(FriendRequest).where(
+            FriendRequest.requester_id == requester_id, FriendRequest.addressee_id == addressee_id
+        )
+    )
+    return _rowcount(result) > 0
+
+
+async def delete_friend_request_between(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
+    low, high = sorted((a, b))
+    await session.execute(
+        delete(FriendRequest).where(
+            FriendRequest.pair_low_id == low, FriendRequest.pair_high_id == high
+        )
+    )
+
+
+async def add_friendship(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> list[uuid.UUID]:
+    """Both symmetric rows; returns the users whose row was really inserted (to count)."""
+    inserted = []
+    for user_id, friend_id in ((a, b), (b, a)):
+        values = {
+            "id": new_id(),
+            "user_id": user_id,
+            "friend_id": friend_id,
+            "created_at": utcnow(),
+        }
+        if await insert_or_ignore(session, Friendship, values, ["user_id", "friend_id"]):
+            inserted.append(user_id)
+    return inserted
+
+
+async def delete_friendship(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> list[uuid.UUID]:
+    """Both rows; returns the users whose row was really deleted (to count)."""
+    deleted = []
+    for user_id, friend_id in ((a, b), (b, a)):
+        result = await session.execute(
+            delete(Friendship).where(
+                Friendship.user_id == user_id, Friendship.friend_id == friend_id
+            )
+        )
+        if _rowcount(result):
+            deleted.append(user_id)
+    return deleted
+
+
+# --- follows
+
+
+async def add_follow(
+    session: AsyncSession,
+    follower_id: uuid.UUID,
+    followee_id: uuid.UUID,
+    status: FollowStatus,
+    notify_on_post: bool,
+) -> uuid.UUID | None:
+    """A new follow (active or pending), or None when the follower already has one."""
+    now = utcnow()
+    follow_id = new_id()
+    inserted = await insert_or_ignore(
+        session,
+        Follow,
+        {
+            "id": follow_id,
+            "follower_id": follower_id,
+            "followee_id": followee_id,
+            "status": status,
+            "notify_on_post": notify_on_post,
+            "created_at": now,
+            "approved_at": now if status is FollowStatus.ACTIVE else None,
+        },
+        ["follower_id", "followee_id"],
+    )
+    return follow_id if inserted else None
+
+
+async def get_follow(
+    session: AsyncSession, follower_id: uuid.UUID, followee_id: uuid.UUID
+) -> Follow | None:
+    return await session.scalar(
+        select(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+    )
+
+
+async def set_notify_on_post(
+    session: AsyncSession, follower_id: uuid.UUID, followee_id: uuid.UUID, notify: bool
+) -> bool:
+    """False when there is no follow (active or pending) to change."""
+    result = await session.execute(
+        update(Follow)
+        .where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+        .values(notify_on_post=notify)
+    )
+    return _rowcount(result) > 0
+
+
+async def delete_follow(
+    session: AsyncSession, follower_id: uuid.UUID, followee_id: uuid.UUID
+) -> FollowStatus | None:
+    """Remove the follow; returns the status the removed row had (None: there was none).
+
+    Deleting by status, in two statements, tells which counters to change without a read
+    that a concurrent approval could make stale.
+    """
+    for status in (FollowStatus.ACTIVE, FollowStatus.PENDING):
+        result = await session.execute(
+            delete(Follow).where(
+                Follow.follower_id == follower_id,
+                Follow.followee_id == followee_id,
+                Follow.status == status,
+            )
+        )
+        if _rowcount(result):
+            return status
+    return None
+
+
+async def get_pending_follow_to(
+    session: AsyncSession, follow_id: uuid.UUID, followee_id: uuid.UUID
+) -> Follow | None:
+    return await session.scalar(
+        select(Follow).where(
+            Follow.id == follow_id,
+            Follow.followee_id == followee_id,
+            Follow.status == FollowStatus.PENDING,
+        )
+    )
+
+
+async def approve_follow(session: AsyncSession, follow_id: uuid.UUID) -> bool:
+    """Pending → active; False if it was no longer pending (approved, declined, withdrawn)."""
+    result = await session.execute(
+        update(Follow)
+        .where(Follow.id == follow_id, Follow.status == FollowStatus.PENDING)
+        .values(status=FollowStatus.ACTIVE, approved_at=utcnow())
+    )
+    return _rowcount(result) > 0
+
+
+async def delete_pending_follow(
+    session: AsyncSession, follow_id: uuid.UUID, followee_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(Follow).where(
+            Follow.id == follow_id,
+            Follow.followee_id == followee_id,
+            Follow.status == FollowStatus.PENDING,
+        )
+    )
+    return _rowcount(result) > 0
+
+
+# --- close friends, mutes, blocks: one-way lists owned by one user
+
+
+async def add_close_friend(
+    session: AsyncSession, owner_id: uuid.UUID, member_id: uuid.UUID
+) -> bool:
+    values = {"id": new_id(), "owner_id": owner_id, "member_id": member_id, "created_at": utcnow()}
+    return await insert_or_ignore(session, CloseFriend, values, ["owner_id", "member_id"])
+
+
+async def delete_close_friend(
+    session: AsyncSession, owner_id: uuid.UUID, member_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        delete(CloseFriend).where(
+            CloseFriend.owner_id == owner_id, CloseFriend.member_id == member_id
+        )
+    )
+    return _rowcount(result) > 0
+
+
+async def add_mute(session: AsyncSession, owner_id: uuid.UUID, muted_id: uuid.UUID) -> bool:
+    values = {"id": new_id(), "owner_id": owner_id, "muted_id": muted_id, "created_at": utcnow()}
+    return await insert_or_ignore(session, Mute, values, ["owner_id", "muted_id"])
+
+
+async def delete_mute(session: AsyncSession, owner_id: uuid.UUID, muted_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Mute).where(Mute.owner_id == owner_id, Mute.muted_id == muted_id)
+    )
+    return _rowcount(result) > 0
+
+
+async def add_block(session: AsyncSession, blocker_id: uuid.UUID, blocked_id: uuid.UUID) -> bool:
+    values = {
+        "id": new_id(),
+        "blocker_id": blocker_id,
+        "blocked_id": blocked_id,
+        "created_at": utcnow(),
+    }
+    return await insert_or_ignore(session, Block, values, ["blocker_id", "blocked_id"])
+
+
+async def delete_block(session: AsyncSession, blocker_id: uuid.UUID, blocked_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == blocked_id)
+    )
+    return _rowcount(result) > 0
+
+
+async def is_blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(blocked_either_way_clause(a, b))))
+
+
+async def are_friends(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(are_friends_clause(a, b))))
+
+
+@dataclass(frozen=True)
+class ConnectionFacts:
+    """Everything about how ``viewer`` stands towards ``other``, from the viewer's side."""
+
+    is_friend: bool
+    follows_you: bool
+    close_friend: bool
+    muted: bool
+    blocked: bool
+    request: FriendRequest | None
+    follow: Follow | None
+
+
+async def connection_facts(
+    session: AsyncSession, viewer_id: uuid.UUID, other_id: uuid.UUID
+) -> ConnectionFacts:
+    """Three queries: the one-way facts as ``EXISTS`` columns, the request, the follow."""
+    row = (
+        await session.execute(
+            select(
+                are_friends_clause(viewer_id, other_id),
+                follows_clause(other_id, viewer_id),
+                is_close_friend_clause(viewer_id, other_id),
+                muted_clause(viewer_id, other_id),
+                exists().where(Block.blocker_id == viewer_id, Block.blocked_id == other_id),
+            )
+        )
+    ).one()
+    return ConnectionFacts(
+        is_friend=bool(row[0]),
+        follows_you=bool(row[1]),
+        close_friend=bool(row[2]),
+        muted=bool(row[3]),
+        blocked=bool(row[4]),
+        request=await get_friend_request_between(session, viewer_id, other_id),
+        follow=await get_follow(session, viewer_id, other_id),
+    )
+
+
+# --- lists: keyset pages of relation rows, newest first by the row's id
+
+
+def _listed(
+    user: InstrumentedAttribute[uuid.UUID], viewer_id: uuid.UUID | None
+) -> ColumnElement[bool]:
+    """Who may appear in a list the viewer reads: not hidden, and no block with the viewer."""
+    shown = not_(profiles.hidden_clause(user))
+    if viewer_id is None:
+        return shown
+    return and_(shown, not_(blocked_either_way_clause(viewer_id, user)))
+
+
+async def list_friends(
+    session: AsyncSession, owner_id: uuid.UUID, viewer_id: uuid.UUID | None, page: PageRequest
+) -> tuple[Sequence[Friendship], str | None]:
+    statement = select(Friendship).where(
+        Friendship.user_id == owner_id, _listed(Friendship.friend_id, viewer_id)
+    )
+    return await paginate_by_id(session, statement, Friendship.id, page)
+
+
+async def list_mutual_friends(
+    session: AsyncSession, owner_id: uuid.UUID, viewer_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[Friendship], str | None]:
+    """``owner_id``'s friendship rows whose friend is also the viewer's friend."""
+    # An alias: the EXISTS over friendships must not correlate with the outer friendships.
+    owners = aliased(Friendship)
+    statement = select(owners).where(
+        owners.user_id == owner_id,
+        are_friends_clause(viewer_id, owners.friend_id),
+        _listed(owners.friend_id, viewer_id),
+    )
+    return await paginate_by_id(session, statement, owners.id, page)
+
+
+async def list_followers(
+    session: AsyncSession, owner_id: uuid.UUID, viewer_id: uuid.UUID | None, page: PageRequest
+) -> tuple[Sequence[Follow], str | None]:
+    statement = select(Follow).where(
+        Follow.followee_id == owner_id,
+        Follow.status == FollowStatus.ACTIVE,
+        _listed(Follow.follower_id, viewer_id),
+    )
+    return await paginate_by_id(session, statement, Follow.id, page)
+
+
+async def list_following(
+    session: AsyncSession, owner_id: uuid.UUID, viewer_id: uuid.UUID | None, page: PageRequest
+) -> tuple[Sequence[Follow], str | None]:
+    statement = select(Follow).where(
+        Follow.follower_id == owner_id,
+        Follow.status == FollowStatus.ACTIVE,
+        _listed(Follow.followee_id, viewer_id),
+    )
+    return await paginate_by_id(session, statement, Follow.id, page)
+
+
+async def list_follow_requests(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[Follow], str | None]:
+    statement = select(Follow).where(
+        Follow.followee_id == owner_id,
+        Follow.status == FollowStatus.PENDING,
+        _listed(Follow.follower_id, owner_id),
+    )
+    return await paginate_by_id(session, statement, Follow.id, page)
+
+
+async def list_incoming_friend_requests(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[FriendRequest], str | None]:
+    statement = select(FriendRequest).where(
+        FriendRequest.addressee_id == owner_id, _listed(FriendRequest.requester_id, owner_id)
+    )
+    return await paginate_by_id(session, statement, FriendRequest.id, page)
+
+
+async def list_outgoing_friend_requests(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[FriendRequest], str | None]:
+    statement = select(FriendRequest).where(
+        FriendRequest.requester_id == owner_id, _listed(FriendRequest.addressee_id, owner_id)
+    )
+    return await paginate_by_id(session, statement, FriendRequest.id, page)
+
+
+async def list_close_friends(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[CloseFriend], str | None]:
+    statement = select(CloseFriend).where(
+        CloseFriend.owner_id == owner_id, _listed(CloseFriend.member_id, owner_id)
+    )
+    return await paginate_by_id(session, statement, CloseFriend.id, page)
+
+
+async def list_mutes(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[Mute], str | None]:
+    statement = select(Mute).where(Mute.owner_id == owner_id, _listed(Mute.muted_id, owner_id))
+    return await paginate_by_id(session, statement, Mute.id, page)
+
+
+async def list_blocks(
+    session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
+) -> tuple[Sequence[Block], str | None]:
+    """Users I blocked (the block itself does not hide them here; being hidden does)."""
+    statement = select(Block).where(
+        Block.blocker_id == owner_id,
+        not_(profiles.hidden_clause(Block.blocked_id)),
+    )
+    return await paginate_by_id(session, statement, Block.id, page)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(result.rowcount)  # type: ignore[attr-defined]
