@@ -15,6 +15,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-secret-key-change-me-in-production-please"
 
+#: Every reaction Townsquare knows, and the default of ``reaction_types``; a deployment allows
+#: a subset (TOWNSQUARE_REACTION_TYPES).
+DEFAULT_REACTION_TYPES = (
+    "like",
+    "love",
+    "laugh",
+    "sad",
+    "angry",
+    "inspired",
+    "grateful",
+    "curious",
+    "excited",
+    "thoughtful",
+)
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -107,18 +122,7 @@ class Settings(BaseSettings):
     post_max_length: int = Field(default=5000, ge=1, le=100_000)
     comment_max_length: int = Field(default=2000, ge=1, le=100_000)
     reaction_types: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "like",
-            "love",
-            "laugh",
-            "sad",
-            "angry",
-            "inspired",
-            "grateful",
-            "curious",
-            "excited",
-            "thoughtful",
-        ]
+        default_factory=lambda: list(DEFAULT_REACTION_TYPES)
     )
     trending_interval_seconds: float = Field(default=600.0, gt=0)
     scheduled_publish_interval_seconds: float = Field(default=30.0, gt=0)

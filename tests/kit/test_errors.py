@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from tests.fixtures import problems
 from tests.fixtures.users import signed_in_user
 from tests.kit.helpers import running
 from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError
@@ -32,11 +33,9 @@ def _router() -> APIRouter:
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
+    """``tests.fixtures.problems.assert_problem``, and every member RFC 9457 asks of ours."""
+    body = problems.assert_problem(response, status, code)
     assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
     assert body["title"]
     assert body["type"] == "about:blank"
     assert body["request_id"]

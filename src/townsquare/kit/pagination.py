@@ -57,22 +57,28 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def malformed_cursor() -> ValidationFailed:
+    """The 422 every list answers for a cursor it did not hand out (``query.cursor``)."""
+    return ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor")
+
+
 def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
+        raise malformed_cursor() from exc
     if not isinstance(value, dict):
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor")
+        raise malformed_cursor()
     return value
 
 
-def _cursor_id(cursor: str) -> uuid.UUID:
+def decode_id_cursor(cursor: str) -> uuid.UUID:
+    """The UUID under ``id`` in a cursor (as ``encode_cursor({"id": ...})`` wrote it)."""
     try:
         return uuid.UUID(str(decode_cursor(cursor)["id"]))
     except (KeyError, ValueError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
+        raise malformed_cursor() from exc
 
 
 async def paginate_by_id(
@@ -86,7 +92,7 @@ async def paginate_by_id(
     ``statement`` selects one ORM entity whose primary key is ``id_column``.
     """
     if page.cursor is not None:
-        statement = statement.where(id_column < _cursor_id(page.cursor))
+        statement = statement.where(id_column < decode_id_cursor(page.cursor))
     statement = statement.order_by(id_column.desc()).limit(page.limit + 1)
     items = list((await session.scalars(statement)).all())
     if len(items) <= page.limit:

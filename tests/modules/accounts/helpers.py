@@ -8,6 +8,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Executable
 
+from tests.fixtures.problems import assert_problem as assert_problem
+from tests.fixtures.problems import error_fields as error_fields
 from tests.fixtures.users import SignedIn, login
 
 API = "/api/v1"
@@ -15,24 +17,6 @@ API = "/api/v1"
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_problem(
-    response: httpx.Response, status: int, code: str | None = None
-) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with ``status`` (and ``code``); returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code, body
-    assert "Traceback" not in response.text
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in body.get("errors") or []}
 
 
 def without_request_identity(body: dict[str, Any]) -> dict[str, Any]:

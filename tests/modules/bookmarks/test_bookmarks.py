@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from tests.fixtures.content import block, create_post, make_friends, update_post
+from tests.fixtures.content import create_post, update_post
+from tests.fixtures.graph import befriend, block
 from tests.fixtures.users import PASSWORD, signed_in_user
 from tests.modules.bookmarks.helpers import listed, new_collection, put_bookmark
 from tests.modules.topics.helpers import (
@@ -149,7 +150,7 @@ async def test_posts_that_become_invisible_leave_the_list(app, client):
     author = await signed_in_user(client)
     friend = await signed_in_user(client)
     blocker = await signed_in_user(client)
-    await make_friends(app, author.user_id, friend.user_id)
+    await befriend(app, author.user_id, friend.user_id)
     deleted = await create_post(app, author.user_id, content="to be deleted")
     narrowed = await create_post(app, author.user_id, content="to be narrowed")
     archived = await create_post(app, author.user_id, content="to be archived")

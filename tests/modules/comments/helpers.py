@@ -11,27 +11,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Executable, event, select
 
+from tests.fixtures.problems import assert_problem as assert_problem
+from tests.fixtures.problems import error_fields as error_fields
 from tests.fixtures.users import SignedIn, signed_in_user, unique_username
 from townsquare.kit.events import OutboxEvent
 
 API = "/api/v1"
-
-
-def assert_problem(
-    response: httpx.Response, status: int, code: str | None = None
-) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with ``status`` (and ``code``); returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code, body
-    return body
-
-
-def error_fields(response: httpx.Response) -> set[str]:
-    return {error["field"] for error in response.json().get("errors") or []}
 
 
 def headers_of(user: SignedIn | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fixtures import content
+from tests.fixtures import content, graph
 from tests.fixtures.users import PASSWORD, SignedIn
 from tests.modules.comments.helpers import (
     API,
@@ -71,12 +71,12 @@ async def archived_post(app: FastAPI, author: SignedIn, viewer: SignedIn) -> str
 
 
 async def post_of_someone_who_blocked_me(app: FastAPI, author: SignedIn, viewer: SignedIn) -> str:
-    await content.block(app, author.user_id, viewer.user_id)
+    await graph.block(app, author.user_id, viewer.user_id)
     return await content.create_post(app, author.user_id)
 
 
 async def post_of_someone_i_blocked(app: FastAPI, author: SignedIn, viewer: SignedIn) -> str:
-    await content.block(app, viewer.user_id, author.user_id)
+    await graph.block(app, viewer.user_id, author.user_id)
     return await content.create_post(app, author.user_id)
 
 
@@ -153,8 +153,8 @@ async def test_the_right_audience_sees_and_anonymous_sees_public_posts_only(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     author, friend, close, listed = await users(client, 4)
-    await content.make_friends(app, author.user_id, friend.user_id)
-    await content.add_close_friend(app, author.user_id, close.user_id)
+    await graph.befriend(app, author.user_id, friend.user_id)
+    await graph.add_close_friend(app, author.user_id, close.user_id)
     cases = {
         Visibility.FRIENDS: friend,
         Visibility.CLOSE_FRIENDS: close,
@@ -197,7 +197,7 @@ async def test_blocks_hide_comments_both_ways(client: httpx.AsyncClient, app: Fa
     by_carol = await new_comment(client, carol, post_id, "carol here")
     carol_reply = await new_reply(client, carol, by_bob["id"], "carol answers bob")
 
-    await content.block(app, bob.user_id, carol.user_id)
+    await graph.block(app, bob.user_id, carol.user_id)
 
     def ids(items: list[dict[str, object]]) -> list[object]:
         return [item["id"] for item in items]

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from tests.fixtures import content
+from tests.fixtures import content, graph
 from tests.fixtures.users import signed_in_user
 from tests.modules.comments.helpers import (
     API,
@@ -123,14 +123,14 @@ async def test_lists_are_oldest_first_with_cursors(client: httpx.AsyncClient, ap
     )
     bad = await client.get(f"{API}/posts/{post_id}/comments", params={"cursor": "%%%"})
     assert_problem(bad, 422, "validation_failed")
-    assert "query.cursor" in error_fields(bad)
+    assert "query.cursor" in error_fields(bad.json())
 
 
 async def test_who_may_comment_follows_the_posts_switch(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     author, friend, stranger = await users(client, 3)
-    await content.make_friends(app, author.user_id, friend.user_id)
+    await graph.befriend(app, author.user_id, friend.user_id)
     friends_only = await content.create_post(
         app, author.user_id, comment_permission=CommentPermission.FRIENDS
     )
@@ -178,7 +178,7 @@ async def test_bad_content_is_refused_and_changes_nothing(
         ):
             response = await http.post(url, json=body, headers=author.headers)
             problem = assert_problem(response, 422, "validation_failed")
-            assert error_fields(response) & {"body.content", "body.extra", "body"}, problem
+            assert error_fields(response.json()) & {"body.content", "body.extra", "body"}, problem
         assert (
             await http.post(url, json={"content": "x" * 10}, headers=author.headers)
         ).status_code == 201
@@ -262,7 +262,7 @@ async def test_the_posts_author_may_remove_any_comment_others_may_not(
     assert await comment_count(app, post_id) == 2
 
     # Even a comment by someone the author has since blocked (which the author no longer sees).
-    await content.block(app, author.user_id, carol.user_id)
+    await graph.block(app, author.user_id, carol.user_id)
     for comment_id in (by_bob["id"], by_carol["id"]):
         response = await client.delete(f"{API}/comments/{comment_id}", headers=author.headers)
         assert response.status_code == 204, response.text
@@ -274,7 +274,7 @@ async def test_mentions_link_only_users_who_may_see_the_post(
 ) -> None:
     author, friend, other_friend, stranger = await users(client, 4)
     for user in (friend, other_friend):
-        await content.make_friends(app, author.user_id, user.user_id)
+        await graph.befriend(app, author.user_id, user.user_id)
     post_id = await content.create_post(app, author.user_id, visibility=Visibility.FRIENDS)
     text = (
         f"@{other_friend.username} @{stranger.username} @{friend.username} "

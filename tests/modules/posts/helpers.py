@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from tests.fixtures.problems import assert_problem as assert_problem
+from tests.fixtures.problems import error_fields
 from tests.fixtures.users import SignedIn
 
 API = "/api/v1"
@@ -82,15 +84,6 @@ async def my_list(client: httpx.AsyncClient, which: str, user: SignedIn) -> list
     return items
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
-
-
 def assert_422_on(response: httpx.Response, field: str, code: str = "validation_failed") -> None:
     body = assert_problem(response, 422, code)
-    fields = {error["field"] for error in body.get("errors") or []}
-    assert field in fields, body
+    assert field in error_fields(body), body

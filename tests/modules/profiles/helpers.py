@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 
+from tests.fixtures.problems import assert_problem as assert_problem
+from tests.fixtures.problems import error_fields as error_fields
+
 API = "/api/v1"
 
 #: Every key a public profile answer may carry: anything else would be a leak.
@@ -86,14 +89,6 @@ async def view_user(
     return await client.get(f"{API}/users/{username}", headers=headers)
 
 
-def error_fields(response: httpx.Response) -> set[str]:
-    """The ``errors[].field`` of a problem answer."""
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return {error["field"] for error in response.json().get("errors") or []}
-
-
 def assert_422_on(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    body = response.json()
-    assert body["code"] == "validation_failed", body
-    assert f"body.{field}" in error_fields(response), body
+    body = assert_problem(response, 422, "validation_failed")
+    assert f"body.{field}" in error_fields(body), body

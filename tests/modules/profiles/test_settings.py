@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.fixtures.users import signed_in_user
 from tests.modules.profiles.helpers import (
     assert_422_on,
+    assert_problem,
     error_fields,
     get_json,
     patch_privacy,
@@ -93,7 +94,7 @@ async def test_privacy_refuses_invalid_audiences_nulls_and_unknown_fields(client
             client, user.headers, {"profile_visibility": "only_me", field: value}
         )
         assert_422_on(response, field)
-        assert error_fields(response) == {f"body.{field}"}, (field, value)
+        assert error_fields(assert_problem(response, 422)) == {f"body.{field}"}, (field, value)
     assert await get_json(client, "/me/privacy", user.headers) == PRIVACY_DEFAULTS
 
 
@@ -178,7 +179,7 @@ async def test_settings_refuse_invalid_values_and_change_nothing(client):
     for key, value in refused:
         response = await patch_settings(client, user.headers, {"calm_mode": True, key: value})
         assert_422_on(response, key)
-        assert error_fields(response) == {f"body.{key}"}, (key, value)
+        assert error_fields(assert_problem(response, 422)) == {f"body.{key}"}, (key, value)
     assert await get_json(client, "/me/settings", user.headers) == SETTINGS_DEFAULTS
 
 

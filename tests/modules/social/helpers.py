@@ -8,18 +8,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from tests.fixtures.problems import assert_problem as assert_problem
 from tests.fixtures.users import SignedIn
 from townsquare.kit.events import OutboxEvent
 from townsquare.models import metadata
 
 API = "/api/v1"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    if code is not None:
-        assert response.json()["code"] == code, response.json()
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event, update
 
+from tests.fixtures.problems import assert_problem as assert_problem
 from tests.fixtures.users import SignedIn, signed_in_user
 from townsquare.kit.auth import Role
 from townsquare.modules.accounts.models import User
@@ -28,17 +29,6 @@ async def make_staff(
         )
         await uow.commit()
     return user
-
-
-def assert_problem(
-    response: httpx.Response, status: int, code: str | None = None
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, Any] = response.json()
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 class QueryCounter:

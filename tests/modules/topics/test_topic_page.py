@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.fixtures.content import add_close_friend, block, follow, make_friends, update_post
+from tests.fixtures.content import update_post
 from tests.fixtures.content_topics import create_tagged_post, detach
+from tests.fixtures.graph import add_close_friend, befriend, block, follow
 from tests.fixtures.users import PASSWORD, signed_in_user
 from tests.modules.topics.helpers import (
     API,
@@ -61,8 +62,8 @@ async def test_page_never_lists_what_the_viewer_may_not_see(app, client):
     close = await signed_in_user(client)
     listed = await signed_in_user(client)
     stranger = await signed_in_user(client)
-    await make_friends(app, author.user_id, friend.user_id)
-    await make_friends(app, author.user_id, close.user_id)
+    await befriend(app, author.user_id, friend.user_id)
+    await befriend(app, author.user_id, close.user_id)
     await add_close_friend(app, author.user_id, close.user_id)
     now = utcnow()
 
@@ -133,7 +134,7 @@ async def test_private_and_deactivated_authors(app, client):
 async def test_constant_queries_per_page(app, client):
     author = await signed_in_user(client)
     viewer = await signed_in_user(client)
-    await make_friends(app, author.user_id, viewer.user_id)
+    await befriend(app, author.user_id, viewer.user_id)
     for i in range(25):
         visibility = Visibility.FRIENDS if i % 2 else Visibility.PUBLIC
         await create_tagged_post(app, author.user_id, f"#garden {i}", visibility=visibility)

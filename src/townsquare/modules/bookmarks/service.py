@@ -18,7 +18,7 @@ from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import (
     Page,
     PageRequest,
-    decode_cursor,
+    decode_id_cursor,
     encode_cursor,
     paginate_by_id,
 )
@@ -89,7 +89,7 @@ async def list_bookmarks(
     wanted = parse_collection_filter(collection)
     if isinstance(wanted, uuid.UUID):
         await get_collection_or_404(session, owner_id, wanted)
-    before = _cursor_id(page.cursor) if page.cursor else None
+    before = decode_id_cursor(page.cursor) if page.cursor else None
     now = utcnow()
     rows = await repository.list_visible_bookmarks(
         session, owner_id, wanted, now, page.limit + 1, before
@@ -109,13 +109,6 @@ async def list_bookmarks(
         for (bookmark, _), post_out in zip(rows, presented, strict=True)
     ]
     return Page(items=items, next_cursor=next_cursor)
-
-
-def _cursor_id(cursor: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(decode_cursor(cursor)["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
 
 
 # --- collections ------------------------------------------------------------------------------

@@ -8,23 +8,16 @@ from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
-    Uuid,
     and_,
     delete,
-    exists,
-    literal,
     not_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.kit.errors import ValidationFailed
-from townsquare.kit.pagination import PageRequest, decode_cursor, encode_cursor
+from townsquare.kit.pagination import PageRequest, decode_id_cursor, encode_cursor
 from townsquare.modules.comments.models import Comment, CommentMention
-from townsquare.modules.posts import policy
-from townsquare.modules.posts.models import Post
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social import repository as social
 
@@ -92,13 +85,6 @@ async def mark_deleted(session: AsyncSession, comment_id: uuid.UUID, now: dateti
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _after_cursor(cursor: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(decode_cursor(cursor)["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
-
-
 async def list_thread_level(
     session: AsyncSession,
     viewer_id: uuid.UUID | None,
@@ -113,7 +99,7 @@ async def list_thread_level(
     level = Comment.parent_id.is_(None) if parent_id is None else Comment.parent_id == parent_id
     statement = select(Comment).where(Comment.post_id == post_id, level, shown_to_clause(viewer_id))
     if page.cursor is not None:
-        statement = statement.where(Comment.id > _after_cursor(page.cursor))
+        statement = statement.where(Comment.id > decode_id_cursor(page.cursor))
     statement = statement.order_by(Comment.id.asc()).limit(page.limit + 1)
     items = list((await session.scalars(statement)).all())
     if len(items) <= page.limit:
@@ -142,19 +128,3 @@ async def replace_mentions(
     added = wanted - existing
     session.add_all(CommentMention(comment_id=comment_id, user_id=user_id) for user_id in added)
     return added
-
-
-async def users_who_may_see_post(
-    session: AsyncSession, post_id: uuid.UUID, user_ids: Iterable[uuid.UUID], now: datetime
-) -> set[uuid.UUID]:
-    """Which of ``user_ids`` may see the post, by the posts visibility policy, in one query
-    (one ``EXISTS`` per candidate, so callers keep the candidates few)."""
-    checks = [
-        select(literal(user_id, Uuid())).where(
-            exists().where(Post.id == post_id, policy.visible_posts_clause(user_id, now))
-        )
-        for user_id in set(user_ids)
-    ]
-    if not checks:
-        return set()
-    return set(await session.scalars(union_all(*checks)))

@@ -26,6 +26,7 @@ from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import CommentPermission, Post
 from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
 from townsquare.modules.social import repository as social
@@ -186,7 +187,7 @@ async def _link_mentions(session: AsyncSession, comment: Comment, post: Post) ->
     usernames = extract_mentions(comment.content)[:MAX_MENTIONS]
     user_ids = await profiles.user_ids_for_usernames(session, usernames) if usernames else {}
     candidates = set(user_ids.values()) - {comment.author_id}
-    allowed = await repository.users_who_may_see_post(session, post.id, candidates, utcnow())
+    allowed = await posts.users_who_may_see_post(session, post, candidates, utcnow())
     added = await repository.replace_mentions(session, comment.id, allowed)
     if added:
         record_event(session, events.COMMENT_MENTIONED, events.mentioned(comment, added))
@@ -289,18 +290,11 @@ async def _views(
         if viewer_id
         else {}
     )
-    hide_metrics = await _hides_metrics(session, viewer_id)
+    hide_metrics = await profiles_service.hides_metrics(session, viewer_id)
     return [
         _view(c, cards.get(c.author_id), counts.get(c.id, {}), mine.get(c.id), hide_metrics)
         for c in comments
     ]
-
-
-async def _hides_metrics(session: AsyncSession, viewer_id: uuid.UUID | None) -> bool:
-    if viewer_id is None:
-        return False
-    user_settings = await profiles.get_settings(session, viewer_id)
-    return user_settings is not None and user_settings.hide_metrics
 
 
 def _view(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     Uuid,
     and_,
@@ -283,16 +284,19 @@ async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) 
 # --- lists
 
 
+def published_before_clause(key: TimelineKey) -> ColumnElement[bool]:
+    """Posts after ``key`` in newest-published-first order (keyset on published_at, id)."""
+    published_at, post_id = key
+    return or_(
+        Post.published_at < published_at,
+        and_(Post.published_at == published_at, Post.id < post_id),
+    )
+
+
 def _after(key: TimelineKey | None) -> Select[Post]:
     statement = select(Post)
     if key is not None:
-        published_at, post_id = key
-        statement = statement.where(
-            or_(
-                Post.published_at < published_at,
-                and_(Post.published_at == published_at, Post.id < post_id),
-            )
-        )
+        statement = statement.where(published_before_clause(key))
     return statement
 
 

@@ -30,6 +30,7 @@ from townsquare.kit.pagination import (
     PageRequest,
     decode_cursor,
     encode_cursor,
+    malformed_cursor,
     paginate_by_id,
 )
 from townsquare.kit.text import extract_hashtags, extract_mentions
@@ -63,6 +64,7 @@ from townsquare.modules.posts.schemas import (
     UserRef,
 )
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import Profile
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
@@ -392,19 +394,22 @@ async def _link_mentions(session: AsyncSession, post: Post, now: datetime) -> No
     if not policy.is_live(post, now):
         return
     before = await repository.mentioned_user_ids(session, post.id)
-    linked = await _users_who_may_see(session, post, now)
+    names = extract_mentions(post.content)[:MAX_LINKED_MENTIONS]
+    ids = await profiles.user_ids_for_usernames(session, names)
+    linked = await users_who_may_see_post(session, post, set(ids.values()) - {post.author_id}, now)
     if linked != before:
         await repository.replace_mentions(session, post.id, linked)
     for user_id in sorted(linked - before):
         record_event(session, events.POST_MENTIONED, events.mentioned(post, user_id))
 
 
-async def _users_who_may_see(session: AsyncSession, post: Post, now: datetime) -> set[uuid.UUID]:
-    """Of the users the post mentions, those the visibility policy lets see it (constant
-    queries: their ids, the author's profile, their relations towards the author)."""
-    names = extract_mentions(post.content)[:MAX_LINKED_MENTIONS]
-    ids = await profiles.user_ids_for_usernames(session, names)
-    candidates = sorted(set(ids.values()) - {post.author_id})
+async def users_who_may_see_post(
+    session: AsyncSession, post: Post, user_ids: Iterable[uuid.UUID], now: datetime
+) -> set[uuid.UUID]:
+    """Which of ``user_ids`` the visibility policy lets see ``post`` (constant queries: the
+    author's profile, the users' relations towards the author, a custom audience). Callers
+    keep ``user_ids`` short (mentions)."""
+    candidates = sorted(set(user_ids))
     author = await profiles.get_profile(session, post.author_id)
     if not candidates or author is None:
         return set()
@@ -813,18 +818,14 @@ async def list_author_posts(
     """A profile's timeline: the author's live posts the viewer may see, newest first."""
     now = utcnow()
     author_id = await _author_or_404(session, viewer_id, username)
-    after = _timeline_key(page.cursor) if page.cursor else None
+    after = decode_timeline_cursor(page.cursor) if page.cursor else None
     rows = await repository.list_visible_author_posts(
         session, author_id, viewer_id, now, page.limit + 1, after
     )
     next_cursor = None
     if len(rows) > page.limit:
         rows = rows[: page.limit]
-        last = rows[-1]
-        assert last.published_at is not None
-        next_cursor = encode_cursor(
-            {"published_at": last.published_at.isoformat(), "id": str(last.id)}
-        )
+        next_cursor = timeline_cursor(rows[-1])
     return Page(items=await present_posts(session, viewer_id, rows, now), next_cursor=next_cursor)
 
 
@@ -846,7 +847,14 @@ async def _author_or_404(
     return profile.user_id
 
 
-def _timeline_key(cursor: str) -> repository.TimelineKey:
+def timeline_cursor(last: Post) -> str:
+    """The cursor after ``last`` in a newest-published-first list of live posts."""
+    assert last.published_at is not None
+    return encode_cursor({"published_at": last.published_at.isoformat(), "id": str(last.id)})
+
+
+def decode_timeline_cursor(cursor: str) -> repository.TimelineKey:
+    """The (published_at, id) key a ``timeline_cursor`` holds; 422 ``invalid_cursor`` if not."""
     values = decode_cursor(cursor)
     try:
         published_at = datetime.fromisoformat(str(values["published_at"]))
@@ -854,7 +862,7 @@ def _timeline_key(cursor: str) -> repository.TimelineKey:
             raise ValueError("naive")
         return published_at, uuid.UUID(str(values["id"]))
     except (KeyError, ValueError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
+        raise malformed_cursor() from exc
 
 
 async def list_own_posts(
@@ -956,8 +964,7 @@ async def _load_viewer_facts(
     loaded.choices = await repository.votes_by(session, viewer_id, ids)
     loaded.own_reactions = await reactions.reactions_by(session, viewer_id, TargetType.POST, ids)
     loaded.bookmarked = await bookmarks.bookmarked_post_ids(session, viewer_id, ids)
-    settings = await profiles.get_settings(session, viewer_id)
-    loaded.hide_metrics = settings is not None and settings.hide_metrics
+    loaded.hide_metrics = await profiles_service.hides_metrics(session, viewer_id)
 
 
 def _post_out(post: Post, loaded: _Loaded) -> PostOut:

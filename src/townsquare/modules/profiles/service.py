@@ -152,6 +152,14 @@ async def get_settings(session: AsyncSession, user_id: uuid.UUID) -> UserSetting
     return user_settings
 
 
+async def hides_metrics(session: AsyncSession, viewer_id: uuid.UUID | None) -> bool:
+    """Whether the viewer asked not to see like and reaction counts (anonymous viewers: no)."""
+    if viewer_id is None:
+        return False
+    user_settings = await repository.get_settings(session, viewer_id)
+    return user_settings is not None and user_settings.hide_metrics
+
+
 async def update_settings(
     session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any]
 ) -> UserSettings:

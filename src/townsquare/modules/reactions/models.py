@@ -17,21 +17,6 @@ class TargetType(StrEnum):
     COMMENT = "comment"
 
 
-#: Every reaction Townsquare knows; a deployment allows a subset (TOWNSQUARE_REACTION_TYPES).
-KNOWN_REACTIONS = (
-    "like",
-    "love",
-    "laugh",
-    "sad",
-    "angry",
-    "inspired",
-    "grateful",
-    "curious",
-    "excited",
-    "thoughtful",
-)
-
-
 class Reaction(IdMixin, Base):
     __tablename__ = "reactions"
 

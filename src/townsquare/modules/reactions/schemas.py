@@ -8,15 +8,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from townsquare.config import DEFAULT_REACTION_TYPES
 from townsquare.modules.posts.schemas import AuthorOut
-from townsquare.modules.reactions.models import KNOWN_REACTIONS, TargetType
+from townsquare.modules.reactions.models import TargetType
 
 ReactionType = Annotated[
     str,
     StringConstraints(min_length=1, max_length=20, pattern=r"^[a-z_]+$"),
     Field(
         description="One of the deployment's reaction types (by default: "
-        + ", ".join(KNOWN_REACTIONS)
+        + ", ".join(DEFAULT_REACTION_TYPES)
         + ")."
     ),
 ]

@@ -22,6 +22,7 @@ from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
 from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.reactions import events, repository
 from townsquare.modules.reactions.models import Reaction, TargetType
 from townsquare.modules.reactions.schemas import ReactionSummaryOut, ReactorOut
@@ -164,7 +165,7 @@ async def _summary(
         else {}
     )
     counts: dict[str, int] | None = None
-    if not await _hides_metrics(session, viewer_id):
+    if not await profiles_service.hides_metrics(session, viewer_id):
         counts = (await repository.counts_for(session, target.type, [target.id]))[target.id]
     return ReactionSummaryOut(
         target_type=target.type,
@@ -173,13 +174,6 @@ async def _summary(
         total=None if counts is None else sum(counts.values()),
         my_reaction=mine.get(target.id),
     )
-
-
-async def _hides_metrics(session: AsyncSession, viewer_id: uuid.UUID | None) -> bool:
-    if viewer_id is None:
-        return False
-    user_settings = await profiles.get_settings(session, viewer_id)
-    return user_settings is not None and user_settings.hide_metrics
 
 
 async def list_post_reactions(

@@ -19,6 +19,7 @@ from townsquare.kit.models import new_id, utcnow
 from townsquare.kit.pagination import PageRequest
 from townsquare.kit.sql import insert_or_ignore, upsert_add
 from townsquare.modules.posts import policy as posts_policy
+from townsquare.modules.posts import repository as posts
 from townsquare.modules.posts.models import Post
 from townsquare.modules.topics.models import PostTopic, Topic, TopicDailyUsage, TopicFollow
 
@@ -150,7 +151,7 @@ async def list_visible_topic_posts(
     viewer_id: uuid.UUID | None,
     now: datetime,
     page: PageRequest,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: posts.TimelineKey | None,
 ) -> list[Post]:
     """Live posts of the topic the viewer may see, newest published first; ``limit + 1`` rows."""
     statement = (
@@ -159,13 +160,7 @@ async def list_visible_topic_posts(
         .where(PostTopic.topic_id == topic_id, _live_visible_clause(viewer_id, now))
     )
     if after is not None:
-        published_at, post_id = after
-        statement = statement.where(
-            or_(
-                Post.published_at < published_at,
-                and_(Post.published_at == published_at, Post.id < post_id),
-            )
-        )
+        statement = statement.where(posts.published_before_clause(after))
     statement = statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(page.limit + 1)
     return list((await session.scalars(statement)).all())
 

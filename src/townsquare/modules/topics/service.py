@@ -16,9 +16,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.kit.errors import NotFound, ValidationFailed
+from townsquare.kit.errors import NotFound
 from townsquare.kit.models import utcnow
-from townsquare.kit.pagination import Page, PageRequest, decode_cursor, encode_cursor
+from townsquare.kit.pagination import (
+    Page,
+    PageRequest,
+    decode_cursor,
+    decode_id_cursor,
+    encode_cursor,
+    malformed_cursor,
+)
 from townsquare.kit.text import MAX_TAG_LENGTH
 
 # posts.service calls this module's attach/detach and this module presents posts with it: the
@@ -182,17 +189,13 @@ def _cursor_value(cursor: str, key: str) -> Any:
     try:
         return decode_cursor(cursor)[key]
     except KeyError as exc:
-        raise _bad_cursor() from exc
-
-
-def _bad_cursor() -> ValidationFailed:
-    return ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor")
+        raise malformed_cursor() from exc
 
 
 async def list_followed_topics(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest
 ) -> tuple[list[TopicView], str | None]:
-    before = _uuid_cursor(page.cursor, "id") if page.cursor else None
+    before = decode_id_cursor(page.cursor) if page.cursor else None
     follows = await repository.list_follows(session, user_id, page, before)
     more = len(follows) > page.limit
     follows = follows[: page.limit]
@@ -218,8 +221,8 @@ async def list_trending_topics(
     if page.cursor:
         score = _cursor_value(page.cursor, "score")
         if not isinstance(score, (int, float)) or isinstance(score, bool):
-            raise _bad_cursor()
-        after = (float(score), _uuid_cursor(page.cursor, "id"))
+            raise malformed_cursor()
+        after = (float(score), decode_id_cursor(page.cursor))
     topics = await repository.list_trending(session, page, after)
     more = len(topics) > page.limit
     topics = topics[: page.limit]
@@ -234,18 +237,12 @@ async def list_visible_topic_posts(
     """The topic page: live posts with this tag that the viewer may see, newest published
     first, presented as timelines present them (constant queries per page)."""
     topic = await get_topic_or_404(session, name)
-    after = None
-    if page.cursor:
-        after = (_datetime_cursor(page.cursor, "published_at"), _uuid_cursor(page.cursor, "id"))
+    after = posts.decode_timeline_cursor(page.cursor) if page.cursor else None
     now = utcnow()
     rows = await repository.list_visible_topic_posts(session, topic.id, viewer_id, now, page, after)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    cursor = _next(
-        more,
-        rows,
-        lambda p: {"published_at": p.published_at.isoformat(), "id": str(p.id)},
-    )
+    cursor = posts.timeline_cursor(rows[-1]) if more and rows else None
     return Page(items=await posts.present_posts(session, viewer_id, rows, now), next_cursor=cursor)
 
 
@@ -253,25 +250,8 @@ def _name_cursor(cursor: str) -> str:
     name = _cursor_value(cursor, "name")
     # Checked like any input: PostgreSQL cannot compare text holding NUL (a 500).
     if not isinstance(name, str) or len(name) > MAX_TAG_LENGTH or "\x00" in name:
-        raise _bad_cursor()
+        raise malformed_cursor()
     return name
-
-
-def _uuid_cursor(cursor: str, key: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(_cursor_value(cursor, key)))
-    except ValueError as exc:
-        raise _bad_cursor() from exc
-
-
-def _datetime_cursor(cursor: str, key: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(str(_cursor_value(cursor, key)))
-    except ValueError as exc:
-        raise _bad_cursor() from exc
-    if value.tzinfo is None:
-        raise _bad_cursor()
-    return value
 
 
 def _next(more: bool, items: Sequence[Any], key: Any) -> str | None:
