@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from townsquare import health
 from townsquare.config import Environment, Settings, get_settings
-from townsquare.kit.errors import install_error_handlers
+from townsquare.kit.errors import install_error_handlers, problem_responses
 from townsquare.kit.logging import configure_logging
 from townsquare.kit.middleware import (
     BodySizeLimitMiddleware,
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         debug=settings.debug,
         lifespan=lifespan,
+        # BodySizeLimitMiddleware may answer any request so: documented on every operation.
+        responses=problem_responses(413),
     )
     install_error_handlers(app)
     for router in (
