@@ -88,21 +88,7 @@ async def _add_counts(
     # two types lock the counter rows in the same order and cannot deadlock.
     for reaction_type in sorted(deltas):
         key = {"target_type": target_type, "target_id": target_id, "type": reaction_type}
-        delta = deltas[reaction_type]
-        if delta > 0:
-            await upsert_add(session, ReactionCount, key, {"count": delta})
-        else:
-            # A decrement never creates the row (the CHECK would refuse an insert below zero):
-            # the row exists since the reaction it counts down was counted up.
-            await session.execute(
-                update(ReactionCount)
-                .where(
-                    ReactionCount.target_type == target_type,
-                    ReactionCount.target_id == target_id,
-                    ReactionCount.type == reaction_type,
-                )
-                .values(count=ReactionCount.count + delta)
-            )
+        await upsert_add(session, ReactionCount, key, {"count": deltas[reaction_type]})
 
 
 async def set_reaction(

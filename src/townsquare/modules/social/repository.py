@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Result, and_, case, delete, exists, not_, or_, select, update
+from sqlalchemy import ColumnElement, Result, and_, delete, exists, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -140,26 +140,13 @@ async def relations_of(
 async def add_to_stats(session: AsyncSession, user_id: uuid.UUID, **deltas: int) -> None:
     """Change counters in SQL (``followers_count=+1``...), creating the row when missing.
 
-    Decrements are a plain UPDATE: the INSERT half of an upsert would carry the negative
-    value, which the non-negative CHECK refuses before the conflict is even seen. Counting
-    only rows really inserted or deleted never takes a counter below zero; the floor at zero
-    is a guard, so a miscount elsewhere cannot turn into a failed request.
+    A zero change still upserts (and so locks) the row: ``lock_pair`` relies on it.
     """
-    increments = {column: delta for column, delta in deltas.items() if delta >= 0}
-    decrements = {column: delta for column, delta in deltas.items() if delta < 0}
-    if increments:
-        await upsert_add(session, UserStats, {"user_id": user_id}, increments)
-    if decrements:
-        values = {}
-        for column, delta in decrements.items():
-            current = getattr(UserStats, column)
-            values[column] = case((current + delta < 0, 0), else_=current + delta)
-        await session.execute(
-            update(UserStats)
-            .where(UserStats.user_id == user_id)
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
+    increases = {column: delta for column, delta in deltas.items() if delta >= 0}
+    decreases = {column: delta for column, delta in deltas.items() if delta < 0}
+    for changes in (increases, decreases):
+        if changes:
+            await upsert_add(session, UserStats, {"user_id": user_id}, changes)
 
 
 async def stats_of(

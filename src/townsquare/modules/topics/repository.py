@@ -169,22 +169,8 @@ async def list_visible_topic_posts(
 
 
 async def add_usage(session: AsyncSession, topic_id: uuid.UUID, day: date, delta: int) -> None:
-    if delta > 0:
-        await upsert_add(
-            session, TopicDailyUsage, {"topic_id": topic_id, "day": day}, {"count": delta}
-        )
-        return
-    # Removing usage never creates a row (the day may have been pruned already).
-    await session.execute(
-        update(TopicDailyUsage)
-        .where(
-            TopicDailyUsage.topic_id == topic_id,
-            TopicDailyUsage.day == day,
-            TopicDailyUsage.count + delta >= 0,
-        )
-        .values(count=TopicDailyUsage.count + delta)
-        .execution_options(synchronize_session=False)
-    )
+    """Count ``delta`` uses of the topic on ``day`` (a decrease of a pruned day is a no-op)."""
+    await upsert_add(session, TopicDailyUsage, {"topic_id": topic_id, "day": day}, {"count": delta})
 
 
 def _usage_between(first: date, last: date) -> ColumnElement[float]:
