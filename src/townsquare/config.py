@@ -127,6 +127,19 @@ class Settings(BaseSettings):
     trending_interval_seconds: float = Field(default=600.0, gt=0)
     scheduled_publish_interval_seconds: float = Field(default=30.0, gt=0)
 
+    # --- feeds (production: Redis sorted sets; embedded: read from the database)
+    feed_max_items: int = Field(default=800, ge=50)
+    feed_ttl_seconds: int = Field(default=900, ge=60)
+    feed_fanout_batch_size: int = Field(default=1000, ge=10)
+    feed_fanout_audience_limit: int = Field(default=50_000, ge=0)
+    feed_ranked_window: int = Field(default=300, ge=20, le=1000)
+
+    # --- cache TTLs (seed 000's key layout)
+    cache_profile_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_post_ttl_seconds: int = Field(default=1800, ge=1)
+    cache_friends_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_session_ttl_seconds: int = Field(default=86400, ge=1)
+
     # --- rate limits (limits' notation: "N/period"; several joined with ";")
     rate_limit_enabled: bool = True
     rate_limit_register_per_ip: str = "10/hour"

@@ -26,6 +26,8 @@ from townsquare.modules.accounts import service as accounts_service
 from townsquare.modules.accounts.tasks import purge_deleted_accounts
 from townsquare.modules.bookmarks import endpoints as bookmarks
 from townsquare.modules.comments import endpoints as comments
+from townsquare.modules.feed import endpoints as feed
+from townsquare.modules.feed import handlers as feed_handlers
 from townsquare.modules.posts import endpoints as posts
 from townsquare.modules.posts.tasks import publish_due_posts
 from townsquare.modules.profiles import endpoints as profiles
@@ -53,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform = Platform.build(settings)
         app.state.platform = platform
         app.state.settings = settings
-        app.state.session_validator = accounts_service.viewer_for_session
+        app.state.session_validator = accounts_service.session_validator()
         accounts_handlers.register_handlers(platform.handlers, platform)
+        feed_handlers.register_handlers(platform.handlers, platform)
         jobs = PeriodicJobs()
         if settings.run_periodic_jobs:
             jobs.every(settings.outbox_poll_seconds, "outbox", platform.outbox.drain)
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         accounts.me_router,
         profiles.router,
         social.router,
+        feed.router,
         posts.router,
         comments.router,
         reactions.router,

@@ -17,6 +17,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from townsquare.config import Settings
+from townsquare.kit.cache import (
+    Cache,
+    CacheTtls,
+    NoCache,
+    bind_cache,
+    forget_pending,
+    settle_after_commit,
+)
 
 AfterCommit = Callable[[], Awaitable[None]]
 READ_ONLY_OPTION = "townsquare_read_only"
@@ -64,7 +72,15 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 class Database:
     """One engine and its session factory; lives on ``app.state`` for the process's lifetime."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cache: Cache | None = None) -> None:
+        self.cache: Cache = cache or NoCache()
+        self.cache_ttls = CacheTtls(
+            profile=settings.cache_profile_ttl_seconds,
+            post=settings.cache_post_ttl_seconds,
+            friends=settings.cache_friends_ttl_seconds,
+            session=settings.cache_session_ttl_seconds,
+            feed=settings.feed_ttl_seconds,
+        )
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(
@@ -87,11 +103,13 @@ class Database:
         """
         factory = self.read_sessions if read_only else self.sessions
         async with factory() as session:
+            bind_cache(session, self.cache, self.cache_ttls, read_only=read_only)
             uow = UnitOfWork(session)
             try:
                 yield uow
             finally:
                 if not uow.committed:
+                    forget_pending(session)
                     await session.rollback()
 
 
@@ -110,6 +128,8 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self.committed = True
+        # Cache invalidations wait for the commit: before it, a reader could cache the old row.
+        await settle_after_commit(self.session)
 
     def take_after_commit(self) -> list[AfterCommit]:
         callbacks, self._after_commit = self._after_commit, []

@@ -28,7 +28,6 @@ class Platform:
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
-        database = Database(settings)
         handlers = EventHandlers()
         redis = create_redis(settings.redis_url) if settings.redis_url else None
         if redis is not None and settings.redis_url:
@@ -39,6 +38,7 @@ class Platform:
         else:
             cache = MemoryCache()
             limiter = RateLimiter.in_memory(enabled=settings.rate_limit_enabled)
+        database = Database(settings, cache)
         return cls(
             settings=settings,
             database=database,

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from tests.fixtures.cache import empty_cache
 from tests.fixtures.content import create_post, update_post
 from tests.fixtures.graph import befriend, block
 from tests.fixtures.users import PASSWORD, signed_in_user
@@ -191,6 +192,7 @@ async def test_constant_queries_per_page(app, client):
         counts = {}
         for limit in (2, 10 if params else 20):
             await settle(app)
+            await empty_cache(app)
             with count_queries(app) as counter:
                 page = await get_ok(client, "/me/bookmarks", me.headers, limit=limit, **params)
             assert len(page["items"]) == limit

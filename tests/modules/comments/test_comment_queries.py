@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.fixtures import content
+from tests.fixtures.cache import empty_cache
 from tests.modules.comments.helpers import (
     API,
     count_queries,
@@ -21,6 +22,7 @@ REACTIONS = ("like", "love", "laugh")
 async def _page_cost(
     client: httpx.AsyncClient, app: FastAPI, path: str, limit: int, headers: dict[str, str]
 ) -> int:
+    await empty_cache(app)
     async with count_queries(app) as statements:
         response = await client.get(f"{API}{path}", params={"limit": limit}, headers=headers)
     assert response.status_code == 200, response.text

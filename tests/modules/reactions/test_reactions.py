@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from tests.fixtures import content, graph
+from tests.fixtures.cache import empty_cache
 from tests.fixtures.users import PASSWORD, SignedIn, signed_in_user
 from tests.modules.comments.helpers import (
     API,
@@ -342,6 +343,7 @@ async def test_who_reacted_runs_a_constant_number_of_queries(
 
     costs = []
     for limit in (2, 20):
+        await empty_cache(app)
         async with count_queries(app) as statements:
             response = await client.get(
                 f"{API}/posts/{post_id}/reactions", params={"limit": limit}, headers=author.headers

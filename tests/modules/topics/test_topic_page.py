@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.fixtures.cache import empty_cache
 from tests.fixtures.content import update_post
 from tests.fixtures.content_topics import create_tagged_post, detach
 from tests.fixtures.graph import add_close_friend, befriend, block, follow
@@ -142,6 +143,7 @@ async def test_constant_queries_per_page(app, client):
     counts = {}
     for limit in (2, 20):
         await settle(app)
+        await empty_cache(app)
         with count_queries(app) as counter:
             page = await get_ok(client, "/topics/garden/posts", viewer.headers, limit=limit)
         assert len(page["items"]) == limit

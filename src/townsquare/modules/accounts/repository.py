@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.modules.accounts.models import (
     AccountStatus,
@@ -141,8 +142,27 @@ async def revoke_sessions(
         statement = statement.where(AuthSession.id == only)
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
-    result = await session.execute(statement.values(revoked_at=at, revoked_reason=reason))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    revoked = list(
+        await session.scalars(
+            statement.values(revoked_at=at, revoked_reason=reason).returning(AuthSession.id)
+        )
+    )
+    invalidate_after_commit(session, *(session_cache_key(session_id) for session_id in revoked))
+    return len(revoked)
+
+
+def session_cache_key(session_id: uuid.UUID) -> str:
+    return f"session:{session_id}"
+
+
+async def forget_cached_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Drop the cached copies of the user's sessions (their viewer facts changed)."""
+    ids = await session.scalars(
+        select(AuthSession.id).where(
+            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        )
+    )
+    invalidate_after_commit(session, *(session_cache_key(session_id) for session_id in ids))
 
 
 async def get_usable_token(

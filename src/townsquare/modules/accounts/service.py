@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.kit.auth import Role, Viewer, issue_access_token
+from townsquare.kit.auth import Role, SessionValidator, Viewer, issue_access_token
+from townsquare.kit.cache import recall, remember, ttls_of
 from townsquare.kit.db import UnitOfWork
 from townsquare.kit.errors import (
     BadRequest,
@@ -131,6 +132,7 @@ async def verify_email(session: AsyncSession, token: str) -> None:
         raise InvalidEmailToken("This verification link is invalid, used or expired.")
     user.email_verified_at = user.email_verified_at or now
     await repository.use_tokens(session, user.id, TokenPurpose.VERIFY_EMAIL, now)
+    await repository.forget_cached_sessions(session, user.id)
     record_event(session, events.EMAIL_VERIFIED, {"user_id": str(user.id)})
 
 
@@ -325,17 +327,48 @@ async def revoke_other_sessions(session: AsyncSession, viewer: Viewer) -> int:
     )
 
 
-async def viewer_for_session(
-    uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID
-) -> Viewer | None:
-    """The ``SessionValidator`` behind every authenticated request."""
-    found = await repository.get_live_session_with_user(uow.session, session_id, user_id, utcnow())
-    if found is None:
-        return None
-    _, user = found
-    return Viewer(
-        user_id=user.id, session_id=session_id, role=user.role, email_verified=user.email_verified
-    )
+def session_validator() -> SessionValidator:
+    """The ``SessionValidator`` behind every authenticated request.
+
+    The viewer facts are cached under ``session:{id}`` (seed 000: 24 h, never past the session's
+    expiry); every write that ends a session or changes those facts invalidates the key.
+    """
+
+    async def viewer_for_session(
+        uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> Viewer | None:
+        now = utcnow()
+        key = repository.session_cache_key(session_id)
+        cached = (await recall(uow.session, [key])).get(key)
+        if cached and cached["user_id"] == str(user_id) and cached["expires_at"] > now.timestamp():
+            return Viewer(
+                user_id=user_id,
+                session_id=session_id,
+                role=Role(cached["role"]),
+                email_verified=bool(cached["email_verified"]),
+            )
+        found = await repository.get_live_session_with_user(uow.session, session_id, user_id, now)
+        if found is None:
+            return None
+        auth, user = found
+        facts = {
+            "user_id": str(user.id),
+            "role": user.role.value,
+            "email_verified": user.email_verified,
+            "expires_at": auth.expires_at.timestamp(),
+        }
+        lifetime = int((auth.expires_at - now).total_seconds())
+        ttl = min(ttls_of(uow.session).session, lifetime)
+        if ttl > 0:
+            await remember(uow.session, {key: facts}, ttl)
+        return Viewer(
+            user_id=user.id,
+            session_id=session_id,
+            role=user.role,
+            email_verified=user.email_verified,
+        )
+
+    return viewer_for_session
 
 
 # --- passwords
@@ -451,6 +484,7 @@ async def change_email(
             await session.flush()
         except IntegrityError as exc:
             raise EmailTaken("An account with this email already exists.") from exc
+        await repository.forget_cached_sessions(session, user.id)
         record_event(session, events.EMAIL_CHANGED, {"user_id": str(user.id)})
     return await get_account(session, viewer)
 

@@ -35,6 +35,8 @@ class Comment(IdMixin, TimestampMixin, Base):
         # Listing a thread level: children of a parent (or top level of a post), oldest first.
         Index("ix_comments_post_id_parent_id_id", "post_id", "parent_id", "id"),
         Index("ix_comments_parent_id_id", "parent_id", "id"),
+        # A user's recent comments (the ranked feed's affinity).
+        Index("ix_comments_author_id_created_at", "author_id", "created_at"),
     )
 
 

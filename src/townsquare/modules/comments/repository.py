@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     delete,
     not_,
@@ -128,3 +129,12 @@ async def replace_mentions(
     added = wanted - existing
     session.add_all(CommentMention(comment_id=comment_id, user_id=user_id) for user_id in added)
     return added
+
+
+def commented_post_ids_statement(user_id: uuid.UUID, since: datetime) -> Select[uuid.UUID]:
+    """The posts ``user_id`` commented on since ``since``, one row per comment (for affinity)."""
+    return select(Comment.post_id.label("post_id")).where(
+        Comment.author_id == user_id,
+        Comment.created_at >= since,
+        Comment.deleted_at.is_(None),
+    )

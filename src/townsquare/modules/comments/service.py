@@ -278,7 +278,7 @@ async def _views(
 ) -> list[CommentOut]:
     """The comments as the viewer sees them, in a constant number of queries."""
     live = [c for c in comments if c.deleted_at is None]
-    profiles_by_id = await profiles.get_profiles(session, {c.author_id for c in live})
+    profiles_by_id = await profiles_service.get_cards(session, {c.author_id for c in live})
     cards = {
         user_id: AuthorOut.model_validate(profile, from_attributes=True)
         for user_id, profile in profiles_by_id.items()

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.cache import invalidate_after_commit, recall, remember, ttls_of
 from townsquare.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from townsquare.kit.events import record_event
 from townsquare.kit.models import utcnow
@@ -65,7 +66,7 @@ from townsquare.modules.posts.schemas import (
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
-from townsquare.modules.profiles.models import Profile
+from townsquare.modules.profiles.service import ProfileCard
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
 from townsquare.modules.social import service as social
@@ -737,6 +738,7 @@ async def _replace_votes(
     for option_id in sorted(deltas):
         if deltas[option_id]:
             await repository.add_to_votes_count(session, option_id, deltas[option_id])
+    invalidate_after_commit(session, post_cache_key(poll.post_id))
 
 
 def _check_choice(
@@ -884,7 +886,7 @@ class _Loaded:
     viewer_id: uuid.UUID | None
     now: datetime
     originals: dict[uuid.UUID, Post]
-    profiles: dict[uuid.UUID, Profile]
+    profiles: dict[uuid.UUID, ProfileCard]
     media: dict[uuid.UUID, list[PostMedia]]
     polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]]
     choices: dict[uuid.UUID, list[uuid.UUID]]
@@ -934,8 +936,7 @@ async def _load(
         for post in every
         if post.author_id == viewer_id and post.visibility is Visibility.CUSTOM
     ]
-    media = await repository.media_for(session, ids)
-    polls = await repository.polls_for(session, ids)
+    media, polls = await _parts_of(session, ids)
     mentions = await repository.mentions_for(session, ids, viewer_id)
     audiences = await repository.audiences_for(session, custom_own)
     people = {post.author_id for post in every}
@@ -945,7 +946,7 @@ async def _load(
         viewer_id=viewer_id,
         now=now,
         originals=originals,
-        profiles=await profiles.get_profiles(session, people),
+        profiles=await profiles_service.get_cards(session, people),
         media=media,
         polls=polls,
         choices={},
@@ -956,6 +957,100 @@ async def _load(
     if viewer_id is not None:
         await _load_viewer_facts(session, viewer_id, ids, loaded)
     return loaded
+
+
+def post_cache_key(post_id: uuid.UUID) -> str:
+    return f"post:{post_id}"
+
+
+async def _parts_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[PostMedia]], dict[uuid.UUID, tuple[Poll, list[PollOption]]]]:
+    """Media and polls of the posts: cached under ``post:{id}`` (seed 000: 30 minutes), the
+    rest loaded in one query each. Media never change; votes invalidate the entry."""
+    cached = await recall(session, (post_cache_key(post_id) for post_id in ids))
+    media: dict[uuid.UUID, list[PostMedia]] = {}
+    polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]] = {}
+    missing = []
+    for post_id in ids:
+        entry = cached.get(post_cache_key(post_id))
+        if entry is None:
+            missing.append(post_id)
+            continue
+        media[post_id] = [_media_from_json(post_id, item) for item in entry["media"]]
+        if entry["poll"] is not None:
+            polls[post_id] = _poll_from_json(post_id, entry["poll"])
+    if missing:
+        loaded_media = await repository.media_for(session, missing)
+        loaded_polls = await repository.polls_for(session, missing)
+        media.update(loaded_media)
+        polls.update(loaded_polls)
+        entries = {
+            post_cache_key(post_id): {
+                "media": [_media_json(item) for item in loaded_media.get(post_id, [])],
+                "poll": _poll_json(*loaded_polls[post_id]) if post_id in loaded_polls else None,
+            }
+            for post_id in missing
+        }
+        await remember(session, entries, ttls_of(session).post)
+    return media, polls
+
+
+_MEDIA_FIELDS = (
+    "position",
+    "url",
+    "thumbnail_url",
+    "size_bytes",
+    "width",
+    "height",
+    "duration_seconds",
+    "alt_text",
+)
+
+
+def _media_json(item: PostMedia) -> dict[str, Any]:
+    fields = {name: getattr(item, name) for name in _MEDIA_FIELDS}
+    return {**fields, "id": str(item.id), "media_type": item.media_type.value}
+
+
+def _media_from_json(post_id: uuid.UUID, data: dict[str, Any]) -> PostMedia:
+    return PostMedia(
+        **{name: data[name] for name in _MEDIA_FIELDS},
+        id=uuid.UUID(data["id"]),
+        post_id=post_id,
+        media_type=MediaType(data["media_type"]),
+    )
+
+
+def _poll_json(poll: Poll, options: Sequence[PollOption]) -> dict[str, Any]:
+    return {
+        "allows_multiple": poll.allows_multiple,
+        "closes_at": poll.closes_at.isoformat() if poll.closes_at else None,
+        "options": [
+            {"id": str(o.id), "position": o.position, "text": o.text, "votes": o.votes_count}
+            for o in options
+        ],
+    }
+
+
+def _poll_from_json(post_id: uuid.UUID, data: dict[str, Any]) -> tuple[Poll, list[PollOption]]:
+    closes_at = data["closes_at"]
+    poll = Poll(
+        post_id=post_id,
+        allows_multiple=data["allows_multiple"],
+        closes_at=datetime.fromisoformat(closes_at) if closes_at else None,
+    )
+    options = [
+        PollOption(
+            id=uuid.UUID(o["id"]),
+            post_id=post_id,
+            position=o["position"],
+            text=o["text"],
+            votes_count=o["votes"],
+        )
+        for o in data["options"]
+    ]
+    return poll, options
 
 
 async def _load_viewer_facts(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.config import Settings
+from townsquare.kit.cache import invalidate_after_commit, recall, remember, ttls_of
 from townsquare.kit.errors import Conflict, NotFound, ValidationFailed
 from townsquare.modules.profiles import policy, repository
 from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
@@ -40,6 +42,71 @@ async def check_username_available(session: AsyncSession, username: str) -> None
         raise UsernameTaken("This username is already taken.")
 
 
+# --- cards: the little every list shows of a person (cached under ``user:{id}``)
+
+
+@dataclass(frozen=True)
+class ProfileCard:
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+
+
+def card_cache_key(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}"
+
+
+def _card_of(profile: Profile) -> ProfileCard:
+    return ProfileCard(
+        user_id=profile.user_id,
+        username=profile.username,
+        display_name=profile.display_name,
+        avatar_url=profile.avatar_url,
+        is_verified=profile.is_verified,
+    )
+
+
+async def get_cards(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, ProfileCard]:
+    """Cards by user id: one cache round trip, then one query for those not cached. Hidden
+    users are included (callers decide who is listed; visibility filters run in SQL)."""
+    ids = list(set(user_ids))
+    cached = await recall(session, (card_cache_key(user_id) for user_id in ids))
+    cards = {
+        user_id: ProfileCard(user_id=user_id, **cached[card_cache_key(user_id)])
+        for user_id in ids
+        if card_cache_key(user_id) in cached
+    }
+    missing = [user_id for user_id in ids if user_id not in cards]
+    if missing:
+        found = await repository.get_profiles(session, missing)
+        loaded = {user_id: _card_of(profile) for user_id, profile in found.items()}
+        cards.update(loaded)
+        await remember(
+            session,
+            {card_cache_key(card.user_id): _card_fields(card) for card in loaded.values()},
+            ttls_of(session).profile,
+        )
+    return cards
+
+
+def _card_fields(card: ProfileCard) -> dict[str, Any]:
+    return {
+        "username": card.username,
+        "display_name": card.display_name,
+        "avatar_url": card.avatar_url,
+        "is_verified": card.is_verified,
+    }
+
+
+def forget_card(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The card changed: drop its cached copy once the change commits."""
+    invalidate_after_commit(session, card_cache_key(user_id))
+
+
 async def create_profile(
     session: AsyncSession, user_id: uuid.UUID, username: str, display_name: str
 ) -> Profile:
@@ -67,6 +134,7 @@ async def update_own_profile(
         await session.flush()
     except IntegrityError as exc:  # a concurrent request took the username first
         raise UsernameTaken("This username is already taken.") from exc
+    forget_card(session, user_id)
     return profile
 
 
@@ -153,11 +221,18 @@ async def get_settings(session: AsyncSession, user_id: uuid.UUID) -> UserSetting
 
 
 async def hides_metrics(session: AsyncSession, viewer_id: uuid.UUID | None) -> bool:
-    """Whether the viewer asked not to see like and reaction counts (anonymous viewers: no)."""
+    """Whether the viewer asked not to see like and reaction counts, by ``hide_metrics`` or by
+    calm mode (anonymous viewers: no)."""
     if viewer_id is None:
         return False
     user_settings = await repository.get_settings(session, viewer_id)
-    return user_settings is not None and user_settings.hide_metrics
+    return user_settings is not None and (user_settings.hide_metrics or user_settings.calm_mode)
+
+
+async def prefers_calm(session: AsyncSession, viewer_id: uuid.UUID) -> bool:
+    """Calm mode: chronological feeds, no metrics."""
+    user_settings = await repository.get_settings(session, viewer_id)
+    return user_settings is not None and user_settings.calm_mode
 
 
 async def update_settings(
@@ -185,3 +260,4 @@ async def show_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
 async def purge_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
     # A placeholder unique to the user frees the old username for someone else.
     await repository.scrub_profile(session, user_id, f"{PURGED_USERNAME_PREFIX}{user_id.hex[:22]}")
+    forget_card(session, user_id)

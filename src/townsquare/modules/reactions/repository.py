@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, not_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import utcnow
@@ -176,3 +177,12 @@ async def list_reactions(
     if reaction_type is not None:
         statement = statement.where(Reaction.type == reaction_type)
     return await paginate_by_id(session, statement, Reaction.id, page)
+
+
+def reacted_post_ids_statement(user_id: uuid.UUID, since: datetime) -> Select[uuid.UUID]:
+    """The posts ``user_id`` reacted to since ``since``, one row per reaction (for affinity)."""
+    return select(Reaction.target_id.label("post_id")).where(
+        Reaction.user_id == user_id,
+        Reaction.target_type == TargetType.POST,
+        Reaction.created_at >= since,
+    )

@@ -21,7 +21,6 @@ from townsquare.modules.comments import service as comments
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
 from townsquare.modules.posts.schemas import AuthorOut
-from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.reactions import events, repository
 from townsquare.modules.reactions.models import Reaction, TargetType
@@ -220,7 +219,7 @@ async def _reactors(
 
 
 async def _with_cards(session: AsyncSession, rows: Sequence[Reaction]) -> list[ReactorOut]:
-    cards = await profiles.get_profiles(session, {row.user_id for row in rows})
+    cards = await profiles_service.get_cards(session, {row.user_id for row in rows})
     return [
         ReactorOut(
             user=AuthorOut.model_validate(cards[row.user_id], from_attributes=True),

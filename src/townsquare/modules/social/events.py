@@ -11,6 +11,14 @@ FOLLOWED = "social.followed"
 FOLLOW_REQUESTED = "social.follow_requested"
 FOLLOW_APPROVED = "social.follow_approved"
 BLOCKED = "social.blocked"
+#: The graph lost an edge (feeds drop what it brought): payload ``pair(user_id, other_id)``.
+UNFRIENDED = "social.unfriended"
+UNFOLLOWED = "social.unfollowed"
+MUTED = "social.muted"
+UNMUTED = "social.unmuted"
+UNBLOCKED = "social.unblocked"
+#: ``other_id`` joined ``user_id``'s close-friends list (internal: the list is private).
+CLOSE_FRIEND_ADDED = "social.close_friend_added"
 
 
 def friend_request(
@@ -33,3 +41,8 @@ def follow(follow_id: uuid.UUID, follower_id: uuid.UUID, followee_id: uuid.UUID)
 
 def block(blocker_id: uuid.UUID, blocked_id: uuid.UUID) -> dict[str, Any]:
     return {"blocker_id": str(blocker_id), "blocked_id": str(blocked_id)}
+
+
+def pair(user_id: uuid.UUID, other_id: uuid.UUID) -> dict[str, Any]:
+    """``user_id`` acted on ``other_id`` (unfriended, unfollowed, muted, unmuted, unblocked)."""
+    return {"user_id": str(user_id), "other_id": str(other_id)}

@@ -12,10 +12,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Result, and_, delete, exists, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Result,
+    Select,
+    and_,
+    delete,
+    exists,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
+from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.models import new_id, utcnow
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.kit.sql import insert_or_ignore, upsert_add
@@ -64,6 +76,60 @@ def follows_clause(follower: UserRef, followee: UserRef) -> ColumnElement[bool]:
 
 def muted_clause(owner: UserRef, muted: UserRef) -> ColumnElement[bool]:
     return exists().where(Mute.owner_id == owner, Mute.muted_id == muted)
+
+
+# --- id lists for feeds (subqueries usable in other modules' statements, and fan-out lists)
+
+
+def friend_ids_statement(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(Friendship.friend_id).where(Friendship.user_id == user_id)
+
+
+def followee_ids_statement(
+    follower_id: uuid.UUID, *, min_followers: int | None = None
+) -> Select[uuid.UUID]:
+    """Whom ``follower_id`` follows (approved); with ``min_followers``, only the accounts with
+    at least that many followers."""
+    statement = select(Follow.followee_id).where(
+        Follow.follower_id == follower_id, Follow.status == FollowStatus.ACTIVE
+    )
+    if min_followers is not None:
+        statement = statement.join(UserStats, UserStats.user_id == Follow.followee_id).where(
+            UserStats.followers_count >= min_followers
+        )
+    return statement
+
+
+async def friend_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(await session.scalars(friend_ids_statement(user_id)))
+
+
+async def follower_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Approved followers (one query; the index on (followee_id, status, id) covers it)."""
+    return list(
+        await session.scalars(
+            select(Follow.follower_id).where(
+                Follow.followee_id == user_id, Follow.status == FollowStatus.ACTIVE
+            )
+        )
+    )
+
+
+async def close_friend_ids(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        await session.scalars(select(CloseFriend.member_id).where(CloseFriend.owner_id == owner_id))
+    )
+
+
+async def followers_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(UserStats.followers_count).where(UserStats.user_id == user_id)
+    )
+    return int(count or 0)
+
+
+def friends_cache_key(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}:friends"
 
 
 @dataclass(frozen=True)
@@ -270,6 +336,7 @@ async def add_friendship(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> l
         }
         if await insert_or_ignore(session, Friendship, values, ["user_id", "friend_id"]):
             inserted.append(user_id)
+    invalidate_after_commit(session, friends_cache_key(a), friends_cache_key(b))
     return inserted
 
 
@@ -284,6 +351,7 @@ async def delete_friendship(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -
         )
         if _rowcount(result):
             deleted.append(user_id)
+    invalidate_after_commit(session, friends_cache_key(a), friends_cache_key(b))
     return deleted
 
 

@@ -16,11 +16,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.cache import recall, remember, ttls_of
 from townsquare.kit.errors import Forbidden, NotFound, ValidationFailed
 from townsquare.kit.events import record_event
 from townsquare.kit.pagination import Page, PageRequest
 from townsquare.modules.profiles import policy as profiles_policy
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import Audience, Profile
 from townsquare.modules.profiles.policy import Relationship
 from townsquare.modules.profiles.schemas import ProfileStats
@@ -124,6 +126,18 @@ async def profile_relationship(
 async def profile_stats(session: AsyncSession, user_id: uuid.UUID) -> ProfileStats:
     stats = (await repository.stats_of(session, [user_id]))[user_id]
     return ProfileStats.model_validate(stats, from_attributes=True)
+
+
+async def friend_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The user's friends, cached under ``user:{id}:friends`` (invalidated when a friendship
+    starts or ends)."""
+    key = repository.friends_cache_key(user_id)
+    cached = (await recall(session, [key])).get(key)
+    if cached is not None:
+        return [uuid.UUID(value) for value in cached]
+    ids = await repository.friend_ids(session, user_id)
+    await remember(session, {key: [str(value) for value in ids]}, ttls_of(session).friends)
+    return ids
 
 
 async def adjust_posts_count(session: AsyncSession, author_id: uuid.UUID, delta: int) -> None:
@@ -255,8 +269,11 @@ async def decline_friend_request(
 async def unfriend(session: AsyncSession, viewer_id: uuid.UUID, username: str) -> None:
     target = await _get_other_user_or_404(session, viewer_id, username)
     await repository.lock_pair(session, viewer_id, target.user_id)
-    for user_id in await repository.delete_friendship(session, viewer_id, target.user_id):
+    removed = await repository.delete_friendship(session, viewer_id, target.user_id)
+    for user_id in removed:
         await repository.add_to_stats(session, user_id, friends_count=-1)
+    if removed:
+        record_event(session, events.UNFRIENDED, events.pair(viewer_id, target.user_id))
 
 
 # --- follows
@@ -310,14 +327,18 @@ async def unfollow(session: AsyncSession, viewer_id: uuid.UUID, username: str) -
     """Stop following, or withdraw a follow request still waiting for approval."""
     target = await _get_other_user_or_404(session, viewer_id, username)
     await repository.lock_pair(session, viewer_id, target.user_id)
-    await _remove_follow(session, viewer_id, target.user_id)
+    if await _remove_follow(session, viewer_id, target.user_id):
+        record_event(session, events.UNFOLLOWED, events.pair(viewer_id, target.user_id))
 
 
 async def _remove_follow(
     session: AsyncSession, follower_id: uuid.UUID, followee_id: uuid.UUID
-) -> None:
+) -> bool:
+    """Remove the follow or follow request; whether an active follow ended."""
     if await repository.delete_follow(session, follower_id, followee_id) is FollowStatus.ACTIVE:
         await _count_follow(session, follower_id, followee_id, -1)
+        return True
+    return False
 
 
 async def approve_follow_request(
@@ -349,7 +370,8 @@ async def add_close_friend(session: AsyncSession, viewer_id: uuid.UUID, username
     target = await _get_other_user_or_404(session, viewer_id, username)
     await repository.lock_pair(session, viewer_id, target.user_id)
     await _refuse_if_blocked(session, viewer_id, target.user_id)
-    await repository.add_close_friend(session, viewer_id, target.user_id)
+    if await repository.add_close_friend(session, viewer_id, target.user_id):
+        record_event(session, events.CLOSE_FRIEND_ADDED, events.pair(viewer_id, target.user_id))
 
 
 async def remove_close_friend(session: AsyncSession, viewer_id: uuid.UUID, username: str) -> None:
@@ -360,12 +382,14 @@ async def remove_close_friend(session: AsyncSession, viewer_id: uuid.UUID, usern
 async def mute(session: AsyncSession, viewer_id: uuid.UUID, username: str) -> None:
     """Private to me: the muted user is not told and sees no difference."""
     target = await _get_other_user_or_404(session, viewer_id, username)
-    await repository.add_mute(session, viewer_id, target.user_id)
+    if await repository.add_mute(session, viewer_id, target.user_id):
+        record_event(session, events.MUTED, events.pair(viewer_id, target.user_id))
 
 
 async def unmute(session: AsyncSession, viewer_id: uuid.UUID, username: str) -> None:
     target = await _get_other_user_or_404(session, viewer_id, username)
-    await repository.delete_mute(session, viewer_id, target.user_id)
+    if await repository.delete_mute(session, viewer_id, target.user_id):
+        record_event(session, events.UNMUTED, events.pair(viewer_id, target.user_id))
 
 
 async def block(session: AsyncSession, viewer_id: uuid.UUID, username: str) -> None:
@@ -392,7 +416,8 @@ async def unblock(session: AsyncSession, viewer_id: uuid.UUID, username: str) ->
     """Lifts my block only; what the block removed does not come back."""
     target = await _get_other_user_or_404(session, viewer_id, username)
     await repository.lock_pair(session, viewer_id, target.user_id)
-    await repository.delete_block(session, viewer_id, target.user_id)
+    if await repository.delete_block(session, viewer_id, target.user_id):
+        record_event(session, events.UNBLOCKED, events.pair(viewer_id, target.user_id))
 
 
 # --- lists
@@ -400,7 +425,7 @@ async def unblock(session: AsyncSession, viewer_id: uuid.UUID, username: str) ->
 
 async def _cards(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserCard]:
     """Cards of ``user_ids`` in one query, whatever their number."""
-    found = await profiles.get_profiles(session, user_ids)
+    found = await profiles_service.get_cards(session, user_ids)
     return {user_id: UserCard.model_validate(profile) for user_id, profile in found.items()}
 
 

@@ -308,3 +308,10 @@ async def list_trending(
         page.limit + 1
     )
     return list((await session.scalars(statement)).all())
+
+
+def followed_topic_post_ids_statement(user_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Ids of the posts tagged with a topic ``user_id`` follows (a subquery for feeds)."""
+    return select(PostTopic.post_id).where(
+        PostTopic.topic_id.in_(select(TopicFollow.topic_id).where(TopicFollow.user_id == user_id))
+    )

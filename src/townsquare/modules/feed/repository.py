@@ -1,0 +1,123 @@
+"""All SQL of the home feed. The feed owns no tables: it composes the posts module's visibility
+policy with the social graph's and topics' id subqueries, so every page is filtered in SQL by
+the same rules as every other read of posts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.modules.comments import repository as comments
+from townsquare.modules.posts import policy
+from townsquare.modules.posts.models import Post
+from townsquare.modules.posts.repository import TimelineKey, published_before_clause
+from townsquare.modules.reactions import repository as reactions
+from townsquare.modules.social import repository as social
+from townsquare.modules.topics import repository as topics
+
+
+def home_sources_clause(viewer_id: uuid.UUID) -> ColumnElement[bool]:
+    """The post comes from one of the viewer's home sources: the viewer, a friend, an account
+    the viewer follows (approved), or a topic the viewer follows."""
+    return or_(
+        Post.author_id == viewer_id,
+        Post.author_id.in_(social.friend_ids_statement(viewer_id)),
+        Post.author_id.in_(social.followee_ids_statement(viewer_id)),
+        Post.id.in_(topics.followed_topic_post_ids_statement(viewer_id)),
+    )
+
+
+def read_time_sources_clause(viewer_id: uuid.UUID, audience_limit: int) -> ColumnElement[bool]:
+    """What fan-out on write does not push, merged when the feed is read: followed accounts
+    with an audience over the fan-out limit, and followed topics."""
+    return or_(
+        Post.author_id.in_(social.followee_ids_statement(viewer_id, min_followers=audience_limit)),
+        Post.id.in_(topics.followed_topic_post_ids_statement(viewer_id)),
+    )
+
+
+def home_page_clause(viewer_id: uuid.UUID, now: datetime) -> ColumnElement[bool]:
+    """Membership, liveness, the visibility policy and the viewer's mutes, all checked again
+    for every page (whatever produced the candidates)."""
+    return and_(
+        home_sources_clause(viewer_id),
+        policy.live_clause(now),
+        policy.visible_posts_clause(viewer_id, now),
+        not_(social.muted_clause(viewer_id, Post.author_id)),
+    )
+
+
+async def list_home_posts(
+    session: AsyncSession,
+    viewer_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    after: TimelineKey | None,
+    *,
+    candidates: ColumnElement[bool] | None = None,
+    not_before: datetime | None = None,
+) -> list[Post]:
+    """A page of the viewer's home feed, newest published first.
+
+    ``candidates`` narrows the search (the post ids a Redis feed holds, plus read-time
+    sources); without it the page is read from the database alone (fan-out on read).
+    ``not_before`` bounds the page to the span the candidates are known to cover.
+    """
+    statement = select(Post).where(home_page_clause(viewer_id, now))
+    if candidates is not None:
+        statement = statement.where(candidates)
+    if after is not None:
+        statement = statement.where(published_before_clause(after))
+    if not_before is not None:
+        statement = statement.where(Post.published_at >= not_before)
+    statement = statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+def candidates_clause(
+    viewer_id: uuid.UUID, post_ids: Sequence[uuid.UUID], audience_limit: int
+) -> ColumnElement[bool]:
+    return or_(Post.id.in_(post_ids), read_time_sources_clause(viewer_id, audience_limit))
+
+
+async def get_live_post(session: AsyncSession, post_id: uuid.UUID, now: datetime) -> Post | None:
+    return await session.scalar(select(Post).where(Post.id == post_id, policy.live_clause(now)))
+
+
+async def interactions_with_authors(
+    session: AsyncSession, viewer_id: uuid.UUID, author_ids: Sequence[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, int]:
+    """How many times the viewer reacted to or commented on each author's posts since
+    ``since`` (one query)."""
+    if not author_ids:
+        return {}
+    touched = union_all(
+        reactions.reacted_post_ids_statement(viewer_id, since),
+        comments.commented_post_ids_statement(viewer_id, since),
+    ).subquery()
+    rows = await session.execute(
+        select(Post.author_id, func.count())
+        .select_from(touched)
+        .join(Post, Post.id == touched.c.post_id)
+        .where(Post.author_id.in_(list(author_ids)))
+        .group_by(Post.author_id)
+    )
+    return {author_id: int(count) for author_id, count in rows}
+
+
+async def home_post_keys(
+    session: AsyncSession, viewer_id: uuid.UUID, now: datetime, limit: int
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, published_at) of the newest ``limit`` posts of the home feed: a rebuild's content."""
+    rows = await session.execute(
+        select(Post.id, Post.published_at)
+        .where(home_page_clause(viewer_id, now))
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(limit)
+    )
+    return [(post_id, published_at) for post_id, published_at in rows if published_at]

@@ -1,0 +1,127 @@
+"""Home feeds as capped Redis sorted sets (production), after Mastodon's FeedManager.
+
+``feed:{user_id}`` holds post ids scored by publication time in milliseconds, at most
+``feed_max_items`` of them, and lives ``feed_ttl_seconds`` (seed 000: 15 minutes) after its
+owner last read it. Only existing feeds receive fan-out, so "recently active" means "read their
+feed within the TTL"; a missing feed is rebuilt from the database on the next read.
+
+An empty feed still exists: a sentinel member (score 0) tells "nothing to show" from "expired".
+The store is an index, not the truth: every page is filtered again in SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+SENTINEL = "-"
+
+#: Push one post into every feed among KEYS that exists, keeping at most ARGV[3] posts in each
+#: (the sentinel sits at rank 0 with score 0 and is never trimmed). Returns how many feeds got it.
+_PUSH = """
+local pushed = 0
+local cap = tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('ZADD', key, ARGV[1], ARGV[2])
+    local size = redis.call('ZCARD', key)
+    if size > cap + 1 then
+      redis.call('ZREMRANGEBYRANK', key, 1, size - cap - 1)
+    end
+    pushed = pushed + 1
+  end
+end
+return pushed
+"""
+
+#: Redis failures a store operation may raise (connection refused, timeouts, server errors).
+STORE_ERRORS = (RedisError, OSError)
+
+
+def score_of(published_at: datetime) -> int:
+    return int(published_at.timestamp() * 1000)
+
+
+def moment_of(score: float) -> datetime:
+    return datetime.fromtimestamp(score / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class FeedWindow:
+    """Up to ``asked`` post ids at or below a score, newest first, with their scores."""
+
+    entries: list[tuple[uuid.UUID, float]]
+    asked: int
+    #: Posts the feed holds in all (the sentinel not counted).
+    size: int
+
+    @property
+    def is_full(self) -> bool:
+        """More posts may follow below the last entry."""
+        return len(self.entries) >= self.asked
+
+
+class RedisFeedStore:
+    def __init__(self, redis: Redis, prefix: str, *, max_items: int, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self.max_items = max_items
+        self._ttl = ttl_seconds
+        self._push = redis.register_script(_PUSH)
+
+    def _key(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}feed:{user_id}"
+
+    async def read(
+        self, user_id: uuid.UUID, max_score: float | None, count: int
+    ) -> FeedWindow | None:
+        """The newest ``count`` posts scored at most ``max_score``; None when the feed does not
+        exist. Reading keeps the feed alive for another TTL."""
+        key = self._key(user_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.expire(key, self._ttl)
+            pipe.zrevrangebyscore(
+                key, "+inf" if max_score is None else max_score, 1, 0, count, withscores=True
+            )
+            pipe.zcard(key)
+            alive, rows, size = await pipe.execute()
+        if not alive:
+            return None
+        entries = [(uuid.UUID(_text(member)), float(score)) for member, score in rows]
+        return FeedWindow(entries=entries, asked=count, size=max(int(size) - 1, 0))
+
+    async def replace(self, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]) -> None:
+        """Store a rebuilt feed (atomically: readers see the old one or the new one)."""
+        key = self._key(user_id)
+        mapping: dict[str, float] = {SENTINEL: 0}
+        mapping.update({str(post_id): score for post_id, score in entries[: self.max_items]})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.zadd(key, mapping)
+            pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def push(
+        self, post_id: uuid.UUID, score: int, user_ids: Sequence[uuid.UUID], batch_size: int
+    ) -> int:
+        """Add the post to the existing feeds of ``user_ids``, in batches (one script call
+        each); returns how many feeds received it."""
+        pushed = 0
+        for start in range(0, len(user_ids), batch_size):
+            keys = [self._key(user_id) for user_id in user_ids[start : start + batch_size]]
+            pushed += int(await self._push(keys=keys, args=[score, str(post_id), self.max_items]))
+        return pushed
+
+    async def drop(self, user_ids: Sequence[uuid.UUID]) -> None:
+        """Forget these feeds; their next read rebuilds them from the database."""
+        if user_ids:
+            await self._redis.delete(*(self._key(user_id) for user_id in user_ids))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
