@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, false
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townsquare.kit.models import Base, StrEnumType, TimestampMixin, utcnow
@@ -78,7 +78,23 @@ class Profile(TimestampMixin, Base):
     #: Hidden from everybody else while the account is not active (deactivated, deleted, ...).
     is_hidden: Mapped[bool] = mapped_column(default=False, server_default=false())
 
-    __table_args__ = (CheckConstraint(_in("account_type", AccountType), name="account_type"),)
+    __table_args__ = (
+        CheckConstraint(_in("account_type", AccountType), name="account_type"),
+        # The visibility policy asks "is this author hidden / private?" for every post it
+        # filters; few accounts are, so these partial indexes stay tiny and answer at once.
+        Index(
+            "ix_profiles_hidden",
+            "user_id",
+            postgresql_where=text("is_hidden IS TRUE"),
+            sqlite_where=text("is_hidden IS TRUE"),
+        ),
+        Index(
+            "ix_profiles_private",
+            "user_id",
+            postgresql_where=text("is_private IS TRUE"),
+            sqlite_where=text("is_private IS TRUE"),
+        ),
+    )
 
 
 class PrivacySettings(Base):

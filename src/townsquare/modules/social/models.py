@@ -54,6 +54,8 @@ class Friendship(IdMixin, Base):
         UniqueConstraint("user_id", "friend_id"),
         CheckConstraint("user_id <> friend_id", name="not_self"),
         Index("ix_friendships_user_id_id", "user_id", "id"),
+        # "Is the viewer a friend of this author?" looks the pair up from the friend's side.
+        Index("ix_friendships_friend_id_user_id", "friend_id", "user_id"),
     )
 
 
