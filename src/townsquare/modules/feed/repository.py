@@ -111,13 +111,18 @@ async def interactions_with_authors(
 
 
 async def home_post_keys(
-    session: AsyncSession, viewer_id: uuid.UUID, now: datetime, limit: int
+    session: AsyncSession,
+    viewer_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    since: datetime | None = None,
 ) -> list[tuple[uuid.UUID, datetime]]:
-    """(id, published_at) of the newest ``limit`` posts of the home feed: a rebuild's content."""
+    """(id, published_at) of the newest ``limit`` posts of the home feed (published at or
+    after ``since``, if given): a rebuild's content."""
+    statement = select(Post.id, Post.published_at).where(home_page_clause(viewer_id, now))
+    if since is not None:
+        statement = statement.where(Post.published_at >= since)
     rows = await session.execute(
-        select(Post.id, Post.published_at)
-        .where(home_page_clause(viewer_id, now))
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .limit(limit)
+        statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit)
     )
     return [(post_id, published_at) for post_id, published_at in rows if published_at]

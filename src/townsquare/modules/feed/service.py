@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 #: How many Redis windows a page may try (each 4x larger) before reading from the database.
 _WINDOW_ATTEMPTS = 3
 _LAST_ID = uuid.UUID(int=(1 << 128) - 1)
+#: How far back a rebuild looks again for posts published while it ran.
+_REBUILD_OVERLAP = timedelta(seconds=5)
 
 
 def feed_store(platform: Platform) -> RedisFeedStore | None:
@@ -174,6 +176,13 @@ async def _rebuild(
 ) -> int:
     keys = await repository.home_post_keys(session, user_id, now, store.max_items)
     await store.replace(user_id, [(post_id, score_of(moment)) for post_id, moment in keys])
+    # A post committed after the query above may have been fanned out before the feed existed
+    # (fan-out skips missing feeds): read what was published since, now that it exists.
+    since = now - _REBUILD_OVERLAP
+    caught_up = await repository.home_post_keys(
+        session, user_id, utcnow(), store.max_items, since=since
+    )
+    await store.add(user_id, [(post_id, score_of(moment)) for post_id, moment in caught_up])
     return len(keys)
 
 

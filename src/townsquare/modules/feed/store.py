@@ -106,6 +106,13 @@ class RedisFeedStore:
             pipe.expire(key, self._ttl)
             await pipe.execute()
 
+    async def add(self, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]) -> None:
+        """Add posts to an existing feed (a rebuild catching up)."""
+        if entries:
+            await self._redis.zadd(
+                self._key(user_id), {str(post_id): score for post_id, score in entries}
+            )
+
     async def push(
         self, post_id: uuid.UUID, score: int, user_ids: Sequence[uuid.UUID], batch_size: int
     ) -> int:
