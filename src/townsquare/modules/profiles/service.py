@@ -220,19 +220,38 @@ async def get_settings(session: AsyncSession, user_id: uuid.UUID) -> UserSetting
     return user_settings
 
 
+def _prefs_cache_key(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}:prefs"
+
+
+async def _display_prefs(session: AsyncSession, user_id: uuid.UUID) -> dict[str, bool]:
+    """The settings every list of posts consults (cached under ``user:{id}:prefs`` like the
+    profile, invalidated when the settings change)."""
+    key = _prefs_cache_key(user_id)
+    cached = (await recall(session, [key])).get(key)
+    if cached is not None:
+        return {name: bool(value) for name, value in cached.items()}
+    user_settings = await repository.get_settings(session, user_id)
+    prefs = {
+        "hide_metrics": user_settings is not None and user_settings.hide_metrics,
+        "calm_mode": user_settings is not None and user_settings.calm_mode,
+    }
+    await remember(session, {key: prefs}, ttls_of(session).profile)
+    return prefs
+
+
 async def hides_metrics(session: AsyncSession, viewer_id: uuid.UUID | None) -> bool:
     """Whether the viewer asked not to see like and reaction counts, by ``hide_metrics`` or by
     calm mode (anonymous viewers: no)."""
     if viewer_id is None:
         return False
-    user_settings = await repository.get_settings(session, viewer_id)
-    return user_settings is not None and (user_settings.hide_metrics or user_settings.calm_mode)
+    prefs = await _display_prefs(session, viewer_id)
+    return prefs["hide_metrics"] or prefs["calm_mode"]
 
 
 async def prefers_calm(session: AsyncSession, viewer_id: uuid.UUID) -> bool:
     """Calm mode: chronological feeds, no metrics."""
-    user_settings = await repository.get_settings(session, viewer_id)
-    return user_settings is not None and user_settings.calm_mode
+    return (await _display_prefs(session, viewer_id))["calm_mode"]
 
 
 async def update_settings(
@@ -242,6 +261,7 @@ async def update_settings(
     for field, value in changes.items():
         setattr(user_settings, field, value)
     await session.flush()
+    invalidate_after_commit(session, _prefs_cache_key(user_id))
     return user_settings
 
 
