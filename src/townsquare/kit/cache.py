@@ -6,9 +6,11 @@ writes are dropped, the failure is logged and counted, and callers fall back to 
 Services reach the cache through their session (``cache_of``), the way they reach the outbox:
 the unit of work binds it. Writes to the cache follow the transaction, so the cache never holds
 what the database may still roll back and never outlives a committed change:
-- ``invalidate_after_commit`` deletes keys once the transaction has committed;
+- ``invalidate_after_commit`` replaces keys by short-lived tombstones once the transaction has
+  committed;
 - ``remember`` stores a value at once in a read-only unit, and after commit in a writing one
-  (unless the same transaction invalidated that key).
+  (unless the same transaction invalidated that key), and never over a tombstone: a request
+  that read the old row before someone else's change cannot write it back afterwards.
 Key layout (seed 000): ``user:{id}``, ``user:{id}:friends``, ``post:{id}``, ``feed:{id}``,
 ``session:{id}``, ``notification:{id}:unread``.
 """
@@ -32,12 +34,24 @@ from townsquare.kit.redis import REDIS_ERRORS
 log = structlog.get_logger(__name__)
 
 
+#: What an invalidated key holds for ``TOMBSTONE_SECONDS``: a read is a miss, and a value read
+#: from the database before the invalidation cannot be written back over it (``set_many`` with
+#: ``only_if_absent``), so a request in flight during a logout cannot re-cache the old session.
+TOMBSTONE = b"\x00invalidated"
+TOMBSTONE_SECONDS = 60
+
+
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
-    async def set_many(self, items: dict[str, bytes], ttl_seconds: int) -> None: ...
+    async def set_many(
+        self, items: dict[str, bytes], ttl_seconds: int, *, only_if_absent: bool = False
+    ) -> None: ...
     async def delete(self, *keys: str) -> None: ...
+    async def invalidate(self, *keys: str) -> None:
+        """Replace the keys by tombstones (see ``TOMBSTONE``)."""
+        ...
 
 
 class NoCache:
@@ -52,10 +66,15 @@ class NoCache:
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         return None
 
-    async def set_many(self, items: dict[str, bytes], ttl_seconds: int) -> None:
+    async def set_many(
+        self, items: dict[str, bytes], ttl_seconds: int, *, only_if_absent: bool = False
+    ) -> None:
         return None
 
     async def delete(self, *keys: str) -> None:
+        return None
+
+    async def invalidate(self, *keys: str) -> None:
         return None
 
 
@@ -107,7 +126,7 @@ async def remember(session: AsyncSession, items: dict[str, Any], ttl_seconds: in
         return
     encoded = {key: orjson.dumps(value) for key, value in items.items()}
     if session.info.get(_READ_ONLY, False):
-        await cache_of(session).set_many(encoded, ttl_seconds)
+        await cache_of(session).set_many(encoded, ttl_seconds, only_if_absent=True)
     else:
         session.info.setdefault(_PENDING, []).append((encoded, ttl_seconds))
 
@@ -127,11 +146,11 @@ async def settle_after_commit(session: AsyncSession) -> None:
     pending: list[tuple[dict[str, bytes], int]] = session.info.pop(_PENDING, [])
     cache = cache_of(session)
     if stale:
-        await cache.delete(*stale)
+        await cache.invalidate(*stale)
     for encoded, ttl_seconds in pending:
         fresh = {key: value for key, value in encoded.items() if key not in stale}
         if fresh:
-            await cache.set_many(fresh, ttl_seconds)
+            await cache.set_many(fresh, ttl_seconds, only_if_absent=True)
 
 
 def forget_pending(session: AsyncSession) -> None:
@@ -156,7 +175,7 @@ class MemoryCache:
             self._entries.pop(key, None)
             return None
         self._entries.move_to_end(key)
-        return value
+        return None if value == TOMBSTONE else value
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [await self.get(key) for key in keys]
@@ -167,13 +186,25 @@ class MemoryCache:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
-    async def set_many(self, items: dict[str, bytes], ttl_seconds: int) -> None:
+    async def set_many(
+        self, items: dict[str, bytes], ttl_seconds: int, *, only_if_absent: bool = False
+    ) -> None:
         for key, value in items.items():
+            if only_if_absent and self._holds(key):
+                continue
             await self.set(key, value, ttl_seconds)
+
+    def _holds(self, key: str) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry[0] > time.monotonic()
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._entries.pop(key, None)
+
+    async def invalidate(self, *keys: str) -> None:
+        for key in keys:
+            await self.set(key, TOMBSTONE, TOMBSTONE_SECONDS)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -190,7 +221,7 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._degraded("get", exc)
             return None
-        return value.encode() if isinstance(value, str) else value
+        return _live(value)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
@@ -200,7 +231,7 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._degraded("get", exc)
             return [None] * len(keys)
-        return [value.encode() if isinstance(value, str) else value for value in values]
+        return [_live(value) for value in values]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         try:
@@ -208,16 +239,30 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._degraded("set", exc)
 
-    async def set_many(self, items: dict[str, bytes], ttl_seconds: int) -> None:
+    async def set_many(
+        self, items: dict[str, bytes], ttl_seconds: int, *, only_if_absent: bool = False
+    ) -> None:
         if not items:
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, value in items.items():
-                    pipe.set(self._prefix + key, value, ex=ttl_seconds)
+                    pipe.set(self._prefix + key, value, ex=ttl_seconds, nx=only_if_absent)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._degraded("set", exc)
+
+    async def invalidate(self, *keys: str) -> None:
+        if not keys:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(self._prefix + key, TOMBSTONE, ex=TOMBSTONE_SECONDS)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # A failed invalidation could leave stale data; the short TTLs bound how long.
+            self._degraded("invalidate", exc)
 
     async def delete(self, *keys: str) -> None:
         if not keys:
@@ -232,3 +277,8 @@ class RedisCache:
     def _degraded(operation: str, exc: Exception) -> None:
         REDIS_ERRORS.labels("cache").inc()
         log.warning("cache_unavailable", operation=operation, error=str(exc))
+
+
+def _live(value: bytes | str | None) -> bytes | None:
+    raw = value.encode() if isinstance(value, str) else value
+    return None if raw == TOMBSTONE else raw

@@ -12,7 +12,7 @@ from townsquare.kit.db import Database
 from townsquare.kit.events import EventHandlers, OutboxDispatcher
 from townsquare.kit.mail import Mailer, create_mailer
 from townsquare.kit.ratelimit import RateLimiter
-from townsquare.kit.redis import create_redis
+from townsquare.kit.redis import OutageTracker, create_redis
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Platform:
     mailer: Mailer
     handlers: EventHandlers
     outbox: OutboxDispatcher
+    redis_outages: OutageTracker
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
@@ -48,6 +49,7 @@ class Platform:
             mailer=create_mailer(settings),
             handlers=handlers,
             outbox=OutboxDispatcher(database, handlers, settings.outbox_max_attempts),
+            redis_outages=OutageTracker(),
         )
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ _WINDOW_ATTEMPTS = 3
 _LAST_ID = uuid.UUID(int=(1 << 128) - 1)
 #: How far back a rebuild looks again for posts published while it ran.
 _REBUILD_OVERLAP = timedelta(seconds=5)
+_COMPONENT = "feed"
 
 
 def feed_store(platform: Platform) -> RedisFeedStore | None:
@@ -66,6 +67,23 @@ def feed_store(platform: Platform) -> RedisFeedStore | None:
 def _degraded(operation: str, exc: Exception) -> None:
     REDIS_ERRORS.labels("feed").inc()
     log.warning("feed_store_unavailable", operation=operation, error=str(exc))
+
+
+def _lost_writes(platform: Platform, operation: str, exc: Exception) -> None:
+    """A push or drop failed: the feeds it should have changed are stale from now on."""
+    _degraded(operation, exc)
+    platform.redis_outages.failed(_COMPONENT)
+
+
+async def _report_recovery(platform: Platform, store: RedisFeedStore) -> None:
+    """After lost writes, the first success marks every older feed for rebuilding."""
+    if platform.redis_outages.take_recovery(_COMPONENT):
+        try:
+            await store.mark_stale(utcnow())
+        except STORE_ERRORS:
+            platform.redis_outages.failed(_COMPONENT)
+            raise
+        log.info("feed_store_recovered")
 
 
 # --- reading
@@ -136,6 +154,7 @@ async def _from_store(
 ) -> list[Post] | None:
     """The page from the Redis feed merged with the read-time sources; None when the page lies
     beyond what the feed holds (the caller reads it from the database)."""
+    await _report_recovery(platform, store)
     max_score = score_of(after[0]) if after else None
     count = 2 * want + 10
     for _ in range(_WINDOW_ATTEMPTS):
@@ -295,9 +314,17 @@ async def fan_out_post(session: AsyncSession, platform: Platform, post_id: uuid.
     if post is None or post.published_at is None:
         return 0
     recipients = await _recipients(session, platform, post)
-    return await store.push(
-        post.id, score_of(post.published_at), recipients, platform.settings.feed_fanout_batch_size
-    )
+    try:
+        await _report_recovery(platform, store)
+        return await store.push(
+            post.id,
+            score_of(post.published_at),
+            recipients,
+            platform.settings.feed_fanout_batch_size,
+        )
+    except STORE_ERRORS as exc:
+        _lost_writes(platform, "push", exc)
+        raise  # the outbox retries the fan-out with backoff
 
 
 async def _recipients(session: AsyncSession, platform: Platform, post: Post) -> list[uuid.UUID]:
@@ -326,5 +353,10 @@ async def _recipients(session: AsyncSession, platform: Platform, post: Post) -> 
 async def drop_feeds(platform: Platform, user_ids: list[uuid.UUID]) -> None:
     """Forget these users' Redis feeds: the graph changed, so the next read rebuilds them."""
     store = feed_store(platform)
-    if store is not None:
+    if store is None:
+        return
+    try:
         await store.drop(user_ids)
+    except STORE_ERRORS as exc:
+        _lost_writes(platform, "drop", exc)
+        raise

@@ -5,7 +5,10 @@
 owner last read it. Only existing feeds receive fan-out, so "recently active" means "read their
 feed within the TTL"; a missing feed is rebuilt from the database on the next read.
 
-An empty feed still exists: a sentinel member (score 0) tells "nothing to show" from "expired".
+Each feed holds a marker member ``-`` scored by minus its build time: it tells an empty feed from
+an expired one, and lets a feed built before a Redis outage ended be rebuilt (a fan-out lost
+during the outage would otherwise be missing from it): a process that failed to write feeds
+sets ``feed:stale-before`` once Redis answers again, and older feeds count as missing.
 The store is an index, not the truth: every page is filtered again in SQL.
 """
 
@@ -22,7 +25,8 @@ from redis.exceptions import RedisError
 SENTINEL = "-"
 
 #: Push one post into every feed among KEYS that exists, keeping at most ARGV[3] posts in each
-#: (the sentinel sits at rank 0 with score 0 and is never trimmed). Returns how many feeds got it.
+#: (the marker sits at rank 0 with a negative score and is never trimmed). Returns how many
+#: feeds got it.
 _PUSH = """
 local pushed = 0
 local cap = tonumber(ARGV[3])
@@ -77,11 +81,19 @@ class RedisFeedStore:
     def _key(self, user_id: uuid.UUID) -> str:
         return f"{self._prefix}feed:{user_id}"
 
+    @property
+    def _stale_key(self) -> str:
+        return f"{self._prefix}feed:stale-before"
+
+    async def mark_stale(self, moment: datetime) -> None:
+        """Every feed built before ``moment`` is rebuilt at its next read."""
+        await self._redis.set(self._stale_key, score_of(moment), ex=self._ttl)
+
     async def read(
         self, user_id: uuid.UUID, max_score: float | None, count: int
     ) -> FeedWindow | None:
         """The newest ``count`` posts scored at most ``max_score``; None when the feed does not
-        exist. Reading keeps the feed alive for another TTL."""
+        exist or is older than the last outage. Reading keeps the feed alive for another TTL."""
         key = self._key(user_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.expire(key, self._ttl)
@@ -89,8 +101,12 @@ class RedisFeedStore:
                 key, "+inf" if max_score is None else max_score, 1, 0, count, withscores=True
             )
             pipe.zcard(key)
-            alive, rows, size = await pipe.execute()
-        if not alive:
+            pipe.zscore(key, SENTINEL)
+            pipe.get(self._stale_key)
+            alive, rows, size, marker, stale_before = await pipe.execute()
+        if not alive or marker is None:
+            return None
+        if stale_before is not None and -float(marker) < float(stale_before):
             return None
         entries = [(uuid.UUID(_text(member)), float(score)) for member, score in rows]
         return FeedWindow(entries=entries, asked=count, size=max(int(size) - 1, 0))
@@ -98,7 +114,7 @@ class RedisFeedStore:
     async def replace(self, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]) -> None:
         """Store a rebuilt feed (atomically: readers see the old one or the new one)."""
         key = self._key(user_id)
-        mapping: dict[str, float] = {SENTINEL: 0}
+        mapping: dict[str, float] = {SENTINEL: -score_of(datetime.now(UTC))}
         mapping.update({str(post_id): score for post_id, score in entries[: self.max_items]})
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
