@@ -166,10 +166,9 @@ async def _from_store(
                 return None
         if not window.is_full and window.size >= store.max_items:
             return None  # older posts were trimmed from the feed: past its horizon
-        candidates = repository.candidates_clause(
-            viewer_id,
-            [post_id for post_id, _ in window.entries],
-            platform.settings.feed_fanout_audience_limit,
+        candidates = repository.Candidates(
+            post_ids=[post_id for post_id, _ in window.entries],
+            audience_limit=platform.settings.feed_fanout_audience_limit,
         )
         # A full window covers only down to its last score; below it the feed may hold more.
         not_before = moment_of(window.entries[-1][1]) if window.is_full else None

@@ -77,7 +77,13 @@ def may_see_post(
             return False
 
 
-def live_clause(now: datetime) -> ColumnElement[bool]:
+#: A viewer id or a moment: a value, or a bound parameter of a statement built once and reused
+#: (hot lists build their statement once per shape; see ``feed.repository``).
+ViewerRef = uuid.UUID | ColumnElement[uuid.UUID]
+MomentRef = datetime | ColumnElement[datetime]
+
+
+def live_clause(now: MomentRef) -> ColumnElement[bool]:
     return and_(
         Post.status == PostStatus.PUBLISHED,
         Post.published_at <= now,
@@ -86,7 +92,7 @@ def live_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def visible_posts_clause(viewer_id: uuid.UUID | None, now: datetime) -> ColumnElement[bool]:
+def visible_posts_clause(viewer_id: ViewerRef | None, now: MomentRef) -> ColumnElement[bool]:
     """The same rules as ``may_see_post``, as a WHERE clause over ``Post``."""
     author = Post.author_id
     shown = and_(live_clause(now), not_(profiles.hidden_clause(author)))

@@ -6,16 +6,19 @@ costs the same number of queries whatever its size.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     Uuid,
     and_,
+    bindparam,
     delete,
     literal,
     not_,
@@ -210,17 +213,26 @@ async def get_live_visible_posts(
 ) -> dict[uuid.UUID, Post]:
     """Those of the posts that are live and that the viewer may see, by id (one query, even
     for no ids: a page costs the same queries whether or not it holds shares)."""
-    ids = list(set(post_ids))
-    rows = await session.scalars(
+    statement = _live_visible_posts_statement(anonymous=viewer_id is None)
+    params = {"post_ids": list(set(post_ids)), "now": now, "viewer_id": viewer_id}
+    rows = await session.scalars(statement, params)
+    return {post.id: post for post in rows}
+
+
+@functools.cache
+def _live_visible_posts_statement(*, anonymous: bool) -> Select[Post]:
+    """Built once per shape (every page of posts runs it; see ``feed.repository``)."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    now: BindParameter[datetime] = bindparam("now")
+    return (
         select(Post)
         .where(
-            Post.id.in_(ids),
+            Post.id.in_(bindparam("post_ids", expanding=True)),
             policy.live_clause(now),
-            policy.visible_posts_clause(viewer_id, now),
+            policy.visible_posts_clause(viewer, now),
         )
         .execution_options(populate_existing=True)
     )
-    return {post.id: post for post in rows}
 
 
 # --- mentions

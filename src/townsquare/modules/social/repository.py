@@ -81,12 +81,12 @@ def muted_clause(owner: UserRef, muted: UserRef) -> ColumnElement[bool]:
 # --- id lists for feeds (subqueries usable in other modules' statements, and fan-out lists)
 
 
-def friend_ids_statement(user_id: uuid.UUID) -> Select[uuid.UUID]:
+def friend_ids_statement(user_id: UserRef) -> Select[uuid.UUID]:
     return select(Friendship.friend_id).where(Friendship.user_id == user_id)
 
 
 def followee_ids_statement(
-    follower_id: uuid.UUID, *, min_followers: int | None = None
+    follower_id: UserRef, *, min_followers: int | ColumnElement[int] | None = None
 ) -> Select[uuid.UUID]:
     """Whom ``follower_id`` follows (approved); with ``min_followers``, only the accounts with
     at least that many followers."""

@@ -310,7 +310,9 @@ async def list_trending(
     return list((await session.scalars(statement)).all())
 
 
-def followed_topic_post_ids_statement(user_id: uuid.UUID) -> Select[uuid.UUID]:
+def followed_topic_post_ids_statement(
+    user_id: uuid.UUID | ColumnElement[uuid.UUID],
+) -> Select[uuid.UUID]:
     """Ids of the posts tagged with a topic ``user_id`` follows (a subquery for feeds)."""
     return select(PostTopic.post_id).where(
         PostTopic.topic_id.in_(select(TopicFollow.topic_id).where(TopicFollow.user_id == user_id))
