@@ -17,13 +17,14 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint typecheck format check migrate clean
+.PHONY: help install run test lint typecheck format check migrate clean bench bench-profile
 
 help:
 	@echo "make run        set up, migrate the SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run the test suite (SQLite; + PostgreSQL/Redis if configured)"
 	@echo "make lint       ruff;  make typecheck: mypy;  make check: both plus tests"
 	@echo "make migrate    apply migrations to TOWNSQUARE_DATABASE_URL"
+	@echo "make bench      load benchmark on local PostgreSQL + Redis and SQLite (BENCH_QUICK=1: smoke)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,17 +48,31 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 
 typecheck: install
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests migrations
-	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format src tests migrations bench
+	$(BIN)/ruff check --fix src tests migrations bench
 
 check: lint typecheck test
+
+# Load benchmark (docs/performance.md): needs PostgreSQL and Redis on loopback. Options are BENCH_*
+# variables, from the environment or the command line: BENCH_QUICK=1 (smoke run, ~3 minutes),
+# BENCH_USERS, BENCH_POSTS, BENCH_STEP_SECONDS, BENCH_SCENARIOS=feed,profile,...,
+# BENCH_REUSE_DATA=1, BENCH_SQLITE=0 ... (bench/config.py lists them all).
+bench: install
+	$(BIN)/python -m bench
+
+# The same with py-spy recording one server worker during the feed scenario:
+# bench/results/<stamp>-feed.svg (flame graph).
+# Only the feed scenario, no fan-out and no SQLite part unless told otherwise.
+bench-profile: install
+	BENCH_PROFILE_SECONDS=$${BENCH_PROFILE_SECONDS:-20} BENCH_SCENARIOS=$${BENCH_SCENARIOS:-feed} \
+	BENCH_FANOUT_RUNS=$${BENCH_FANOUT_RUNS:-0} BENCH_SQLITE=$${BENCH_SQLITE:-0} $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
