@@ -84,6 +84,15 @@ def _locked_in_id_order(
     )
 
 
+async def lock_topics(session: AsyncSession, topic_ids: Sequence[uuid.UUID]) -> None:
+    """Take the topics' row locks (id order) before anything else touches them, so a writer
+    never upgrades the key-share lock a ``post_topics`` insert takes into an update lock: with
+    other writers queued on the same row, that upgrade is how PostgreSQL deadlocks."""
+    if topic_ids:
+        ids = list(topic_ids)
+        await session.execute(_locked_in_id_order(lambda t: t.id.in_(ids)))
+
+
 async def add_to_post_counts(
     session: AsyncSession, topic_ids: Sequence[uuid.UUID], delta: int
 ) -> None:

@@ -79,6 +79,7 @@ async def attach_post_topics(session: AsyncSession, post_id: uuid.UUID, tags: li
     for name in sorted(keys):
         await repository.insert_topic_if_missing(session, name, keys[name])
     ids = await repository.topic_ids_by_name(session, keys)
+    await repository.lock_topics(session, sorted(ids.values()))
     now = utcnow()
     linked = [
         topic_id
