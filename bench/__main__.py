@@ -26,6 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -458,8 +459,14 @@ def run_postgres(config: BenchConfig, secret: str) -> dict[str, Any]:
     section: dict[str, Any] = {"workers": config.workers, "scenarios": {}}
     manifest_path = config.work_dir / "manifest-postgres.json"
     banner(f"dataset: {config.users:,} users, {config.posts:,} posts on PostgreSQL")
+    reusable = None
     if config.reuse_data and manifest_path.exists() and database_exists(config):
-        manifest = Manifest.load(manifest_path)
+        reusable = Manifest.load(manifest_path)
+        if reusable.spec != asdict(dataset_spec(config)):
+            print("  not reusing the last dataset: it was made with other BENCH_* sizes")
+            reusable = None
+    if reusable is not None:
+        manifest = reusable
         print(f"  reusing {config.database} (BENCH_REUSE_DATA=1), made {manifest.generated_at}")
         section["dataset_reused"] = True
     else:
