@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.errors import ValidationFailed
 from townsquare.kit.models import utcnow
-from townsquare.kit.pagination import Page, PageRequest, decode_cursor, encode_cursor
+from townsquare.kit.pagination import (
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    malformed_cursor,
+)
 from townsquare.kit.platform import Platform
 from townsquare.kit.redis import REDIS_ERRORS
 from townsquare.modules.feed import ranking, repository
@@ -297,7 +303,7 @@ def _decode(cursor: str | None) -> TimelineKey | _RankedKey | None:
             raise ValueError("malformed")
         return _RankedKey(as_of=as_of, score=float(score), post_id=uuid.UUID(str(values["id"])))
     except (KeyError, ValueError) as exc:
-        raise ValidationFailed.on("query.cursor", "Malformed cursor.", "invalid_cursor") from exc
+        raise malformed_cursor() from exc
 
 
 # --- fan-out on write
