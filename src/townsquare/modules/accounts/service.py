@@ -105,12 +105,13 @@ async def register(
     session: AsyncSession, platform: Platform, body: RegisterRequest, *, role: Role = Role.USER
 ) -> User:
     profiles.check_username_allowed(body.username, platform.settings)
+    # Hash before the first query: on SQLite that query takes the database-wide write lock,
+    # and argon2 is slow by design (tens of ms), so every other writer would wait for it.
+    password_hash = await hasher(platform).hash(body.password)
     if await repository.email_taken(session, body.email):
         raise EmailTaken("An account with this email already exists.")
     await profiles.check_username_available(session, body.username)
-    user = User(
-        email=body.email, password_hash=await hasher(platform).hash(body.password), role=role
-    )
+    user = User(email=body.email, password_hash=password_hash, role=role)
     session.add(user)
     try:
         await session.flush()
@@ -388,13 +389,14 @@ async def reset_password(
     session: AsyncSession, platform: Platform, token: str, new_password: str
 ) -> None:
     now = utcnow()
+    password_hash = await hasher(platform).hash(new_password)  # before the write lock, as above
     found = await repository.get_usable_token(
         session, hash_secret(token), TokenPurpose.RESET_PASSWORD, now
     )
     user = await repository.get_user_for_update(session, found.user_id) if found else None
     if found is None or user is None or user.email != found.email:
         raise InvalidEmailToken("This reset link is invalid, used or expired.")
-    user.password_hash = await hasher(platform).hash(new_password)
+    user.password_hash = password_hash
     # The link reached the inbox, which proves the address as well as a verification would.
     user.email_verified_at = user.email_verified_at or now
     await repository.use_tokens(session, user.id, TokenPurpose.RESET_PASSWORD, now)
