@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
 
 from tests.fixtures import problems
-from tests.fixtures.users import signed_in_user
-from tests.kit.helpers import running
+from tests.fixtures.users import signed_in_user, unique_username
+from tests.kit.helpers import AppFactory, running
 from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError
 from townsquare.kit.web import UnitOfWorkRoute
 
@@ -119,3 +121,42 @@ async def test_app_error_keeps_its_status_code_detail_and_headers(app: FastAPI) 
     body = assert_problem(response, 418, "teapot")
     assert body["detail"] == "Short and stout."
     assert response.headers["x-brew"] == "earl-grey"
+
+
+async def test_no_free_database_connection_is_a_503_with_retry_after(
+    app_factory: AppFactory,
+) -> None:
+    app = await app_factory(
+        database_pool_size=1, database_max_overflow=0, database_pool_timeout_seconds=0.2
+    )
+    async with running(app, started=True) as http:
+        # The only pooled connection is taken for as long as the request waits.
+        async with app.state.platform.database.engine.connect():
+            response = await http.get("/api/v1/topics/trending")
+        body = assert_problem(response, 503, "overloaded")
+        assert response.headers["retry-after"] == "1"
+        assert body["retry_after"] == 1
+        # Once the connection is back, the same request is served.
+        assert (await http.get("/api/v1/topics/trending")).status_code == 200
+
+
+async def test_sqlite_busy_timeout_is_a_503_not_a_500(app_factory: AppFactory) -> None:
+    app = await app_factory(sqlite_busy_timeout_ms=100)
+    if not app.state.settings.is_sqlite:
+        pytest.skip("SQLite's single writer lock")
+    async with running(app, started=True) as http:
+        # Another connection holds the write lock for longer than the busy timeout.
+        async with app.state.platform.database.unit_of_work() as holder:
+            await holder.session.execute(text("SELECT 1"))
+            name = unique_username()
+            response = await http.post(
+                "/api/v1/auth/register",
+                json={
+                    "email": f"{name}@example.org",
+                    "username": name,
+                    "password": "correct horse battery staple",
+                    "display_name": "Busy",
+                },
+            )
+        assert_problem(response, 503, "overloaded")
+        assert response.headers["retry-after"] == "1"

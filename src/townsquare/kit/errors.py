@@ -14,6 +14,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -184,6 +186,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _overloaded(request: Request, exc: Exception) -> Response:
+    """No database connection (or, on SQLite, no write lock) came free in time: the server is
+    overloaded, not broken. Nothing was written: the transaction never got going."""
+    log.warning("database_pool_exhausted", error=str(exc))
+    return problem_response(
+        request,
+        status=503,
+        code="overloaded",
+        detail="The server is busy; retry shortly.",
+        headers={"Retry-After": "1"},
+        retry_after=1,
+    )
+
+
+async def _operational_error(request: Request, exc: Exception) -> Response:
+    if "database is locked" in str(exc):  # SQLite's busy timeout ran out waiting for a writer
+        return await _overloaded(request, exc)
+    return await _unhandled_error(request, exc)
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -195,6 +217,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _overloaded)
+    app.add_exception_handler(OperationalError, _operational_error)
     app.add_exception_handler(Exception, _unhandled_error)
 
 
