@@ -1,9 +1,10 @@
-"""The ``townsquare`` command: serve, db, users."""
+"""The ``townsquare`` command: serve, worker, jobs, db, users."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from typing import Annotated
 
 import typer
@@ -14,8 +15,10 @@ from townsquare.config import Settings, UnsafeProductionSettings
 app = typer.Typer(help="Townsquare: a self-hostable social-network backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs: dead letters.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
 
 
 def _load_settings() -> Settings:
@@ -49,6 +52,77 @@ def serve(
         proxy_headers=True,
         access_log=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs from the job broker (TOWNSQUARE_JOB_BROKER_URL), with the relay
+    poll and the periodic jobs. Start one or more next to `serve`; stop with SIGTERM."""
+    settings = _load_settings()
+    if not settings.job_broker_url:
+        typer.secho(
+            "townsquare worker needs a job broker: set TOWNSQUARE_JOB_BROKER_URL "
+            "(e.g. redis://127.0.0.1:6379/0). Without one, `serve` runs jobs in-process.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    from townsquare.worker import run_worker
+
+    asyncio.run(run_worker(settings))
+
+
+@jobs_app.command("dead-letters")
+def dead_letters(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 100,
+) -> None:
+    """List dead deliveries (event, handler, attempts, last error), newest first."""
+    from townsquare.kit.db import Database
+    from townsquare.kit.jobs import list_dead_letters
+
+    async def run() -> list[str]:
+        database = Database(_load_settings())
+        try:
+            letters = await list_dead_letters(database, limit)
+        finally:
+            await database.dispose()
+        return [
+            f"{d.dead_at.isoformat()}  {d.event_id}  {d.event_name}  {d.handler}  "
+            f"attempts={d.attempts}  {d.last_error or ''}"
+            for d in letters
+        ]
+
+    lines = asyncio.run(run())
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"{len(lines)} dead deliver{'y' if len(lines) == 1 else 'ies'}.")
+
+
+@jobs_app.command("retry-dead")
+def retry_dead_letters(
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="Only the deliveries of this event.")
+    ] = None,
+) -> None:
+    """Put dead deliveries back in the queue (attempts reset); the relay hands them out."""
+    from townsquare.kit.db import Database
+    from townsquare.kit.jobs import retry_dead
+
+    try:
+        only = uuid.UUID(event_id) if event_id is not None else None
+    except ValueError as exc:
+        typer.secho(f"Not an event id: {event_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+
+    async def run() -> int:
+        database = Database(_load_settings())
+        try:
+            return await retry_dead(database, only)
+        finally:
+            await database.dispose()
+
+    count = asyncio.run(run())
+    typer.echo(f"Requeued {count} dead deliver{'y' if count == 1 else 'ies'}.")
 
 
 @db_app.command("upgrade")
@@ -108,3 +182,7 @@ def purge_deleted() -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m townsquare.cli
+    main()

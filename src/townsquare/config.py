@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./townsquare.db"
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     redis_url: str | None = None
     redis_key_prefix: str = "ts:"
@@ -165,7 +166,28 @@ class Settings(BaseSettings):
     run_periodic_jobs: bool = True
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_retention_days: int = Field(default=7, ge=1)
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    job_broker_url: str | None = None
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_retry_base_seconds: float = Field(default=2.0, gt=0)
+    job_concurrency: int = Field(default=20, ge=1)
+
+    # --- messaging
+    message_max_length: int = Field(default=4000, ge=1, le=100_000)
+    conversation_max_members: int = Field(default=250, ge=2)
+    disappearing_purge_interval_seconds: float = Field(default=30.0, gt=0)
+
+    # --- notifications
+    notification_digest_interval_seconds: float = Field(default=300.0, gt=0)
+    cache_unread_ttl_seconds: int = Field(default=300, ge=1)
+
+    # --- real time (WebSocket stream)
+    stream_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    stream_send_queue_size: int = Field(default=256, ge=8)
+    stream_replay_limit: int = Field(default=1000, ge=10)
+    stream_retention_hours: int = Field(default=72, ge=1)
+    presence_ttl_seconds: int = Field(default=60, ge=5)
 
     @model_validator(mode="before")
     @classmethod

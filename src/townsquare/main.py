@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from townsquare import health
+from townsquare import health, wiring
 from townsquare.config import Environment, Settings, get_settings
 from townsquare.kit.errors import install_error_handlers, problem_responses
 from townsquare.kit.logging import configure_logging
@@ -18,23 +18,21 @@ from townsquare.kit.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from townsquare.kit.periodic import PeriodicJobs
+from townsquare.kit.periodic import Scheduler
 from townsquare.kit.platform import Platform
 from townsquare.modules.accounts import endpoints as accounts
-from townsquare.modules.accounts import handlers as accounts_handlers
 from townsquare.modules.accounts import service as accounts_service
-from townsquare.modules.accounts.tasks import purge_deleted_accounts
 from townsquare.modules.bookmarks import endpoints as bookmarks
 from townsquare.modules.comments import endpoints as comments
 from townsquare.modules.feed import endpoints as feed
-from townsquare.modules.feed import handlers as feed_handlers
+from townsquare.modules.messaging import endpoints as messaging
+from townsquare.modules.notifications import endpoints as notifications
 from townsquare.modules.posts import endpoints as posts
-from townsquare.modules.posts.tasks import publish_due_posts
 from townsquare.modules.profiles import endpoints as profiles
 from townsquare.modules.reactions import endpoints as reactions
 from townsquare.modules.social import endpoints as social
+from townsquare.modules.stream import endpoints as stream
 from townsquare.modules.topics import endpoints as topics
-from townsquare.modules.topics.tasks import refresh_trending
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -56,30 +54,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.platform = platform
         app.state.settings = settings
         app.state.session_validator = accounts_service.session_validator()
-        accounts_handlers.register_handlers(platform.handlers, platform)
-        feed_handlers.register_handlers(platform.handlers, platform)
-        jobs = PeriodicJobs()
+        wiring.register_event_handlers(platform)
+        scheduler = Scheduler(platform.database)
         if settings.run_periodic_jobs:
-            jobs.every(settings.outbox_poll_seconds, "outbox", platform.outbox.drain)
-            jobs.every(
-                settings.purge_interval_seconds,
-                "purge_deleted_accounts",
-                lambda: purge_deleted_accounts(platform),
-            )
-            jobs.every(
-                settings.scheduled_publish_interval_seconds,
-                "publish_due_posts",
-                lambda: publish_due_posts(platform),
-            )
-            jobs.every(
-                settings.trending_interval_seconds,
-                "refresh_trending",
-                lambda: refresh_trending(platform),
-            )
+            # Every process relays (SKIP LOCKED makes that safe); with a job broker the
+            # periodic jobs belong to the `townsquare worker` processes.
+            platform.outbox.start_polling(settings.outbox_poll_seconds)
+            if not settings.job_broker_url:
+                wiring.register_periodic_jobs(platform, scheduler)
+                scheduler.start()
         try:
             yield
         finally:
-            await jobs.stop()
+            await scheduler.stop()
             await platform.close()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works without a CDN.
@@ -104,6 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reactions.router,
         bookmarks.router,
         topics.router,
+        messaging.router,
+        stream.router,
+        stream.presence_router,
+        notifications.router,
+        notifications.me_router,
+        notifications.admin_router,
         accounts.admin_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -1,10 +1,24 @@
 """Every module's tables, imported once so Alembic and tests see the whole schema."""
 
 from townsquare.kit.events import OutboxEvent
+from townsquare.kit.jobs import EventDelivery
 from townsquare.kit.models import Base
+from townsquare.kit.periodic import ScheduledJob
+from townsquare.kit.realtime import StreamEvent, StreamHead
 from townsquare.modules.accounts.models import AccountToken, AuthSession, RefreshToken, User
 from townsquare.modules.bookmarks.models import Bookmark, BookmarkCollection
 from townsquare.modules.comments.models import Comment, CommentMention
+from townsquare.modules.messaging.models import (
+    Conversation,
+    ConversationMember,
+    Message,
+    MessageMention,
+)
+from townsquare.modules.notifications.models import (
+    Notification,
+    NotificationDigest,
+    NotificationPreference,
+)
 from townsquare.modules.posts.models import (
     Poll,
     PollOption,
@@ -39,10 +53,18 @@ __all__ = [
     "CloseFriend",
     "Comment",
     "CommentMention",
+    "Conversation",
+    "ConversationMember",
+    "EventDelivery",
     "Follow",
     "FriendRequest",
     "Friendship",
+    "Message",
+    "MessageMention",
     "Mute",
+    "Notification",
+    "NotificationDigest",
+    "NotificationPreference",
     "OutboxEvent",
     "Poll",
     "PollOption",
@@ -58,6 +80,9 @@ __all__ = [
     "Reaction",
     "ReactionCount",
     "RefreshToken",
+    "ScheduledJob",
+    "StreamEvent",
+    "StreamHead",
     "Topic",
     "TopicDailyUsage",
     "TopicFollow",

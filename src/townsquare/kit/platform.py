@@ -9,9 +9,11 @@ from redis.asyncio import Redis
 from townsquare.config import Settings
 from townsquare.kit.cache import Cache, MemoryCache, RedisCache
 from townsquare.kit.db import Database
-from townsquare.kit.events import EventHandlers, OutboxDispatcher
+from townsquare.kit.events import EventHandlers
+from townsquare.kit.jobs import OutboxRelay
 from townsquare.kit.mail import Mailer, create_mailer
 from townsquare.kit.ratelimit import RateLimiter
+from townsquare.kit.realtime import Hub, Presence, bind_hub, create_hub
 from townsquare.kit.redis import OutageTracker, create_redis
 
 
@@ -24,7 +26,9 @@ class Platform:
     limiter: RateLimiter
     mailer: Mailer
     handlers: EventHandlers
-    outbox: OutboxDispatcher
+    outbox: OutboxRelay
+    hub: Hub
+    presence: Presence
     redis_outages: OutageTracker
 
     @classmethod
@@ -40,6 +44,8 @@ class Platform:
             cache = MemoryCache()
             limiter = RateLimiter.in_memory(enabled=settings.rate_limit_enabled)
         database = Database(settings, cache)
+        hub = create_hub(settings, database, redis)
+        bind_hub(database, hub)
         return cls(
             settings=settings,
             database=database,
@@ -48,12 +54,15 @@ class Platform:
             limiter=limiter,
             mailer=create_mailer(settings),
             handlers=handlers,
-            outbox=OutboxDispatcher(database, handlers, settings.outbox_max_attempts),
+            outbox=OutboxRelay(database, handlers, settings),
+            hub=hub,
+            presence=Presence(redis, settings.redis_key_prefix, settings.presence_ttl_seconds),
             redis_outages=OutageTracker(),
         )
 
     async def close(self) -> None:
-        await self.outbox.wait_idle()
+        await self.outbox.close()
+        await self.hub.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()

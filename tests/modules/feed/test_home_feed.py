@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from tests.fixtures.cache import empty_cache
 from tests.fixtures.problems import assert_problem
+from tests.fixtures.queries import count_queries
 from tests.fixtures.users import SignedIn, signed_in_user
 from tests.modules.posts.helpers import API, act, edit, new_post
-from tests.modules.posts.test_lists import count_queries
 
 
 async def settle(app: FastAPI) -> None:

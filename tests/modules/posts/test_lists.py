@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from tests.fixtures import graph
 from tests.fixtures.cache import empty_cache
+from tests.fixtures.queries import count_queries
 from tests.fixtures.users import SignedIn, signed_in_user
 from tests.modules.posts.helpers import (
     API,
@@ -151,21 +149,6 @@ async def test_views_are_counted_for_the_author_only(client, app):
     assert (await get_post(client, draft["id"], alice)).json()["view_count"] == 0
     missing = str(uuid.uuid4())
     assert_problem(await act(client, missing, "views", bob), 404, "post_not_found")
-
-
-@contextmanager
-def count_queries(app: FastAPI) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.platform.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def _varied_timeline(client, app: FastAPI, alice: SignedIn, bob: SignedIn) -> None:

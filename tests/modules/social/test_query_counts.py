@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import event
 
+from tests.fixtures.queries import count_queries
 from tests.fixtures.users import SignedIn, signed_in_user
 from tests.modules.social.helpers import API, befriend, follow, ok, send_request
 
 ROWS = 21
 
 
-@contextmanager
-def counting_statements(app: FastAPI) -> Iterator[list[str]]:
-    engine = app.state.platform.database.engine.sync_engine
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 async def _statements_for(app, client, path: str, viewer: SignedIn, limit: int) -> int:
     # Outbox handlers (e.g. verification emails of the new accounts) share the engine: let
     # them finish first so only the request's own statements are counted.
     await app.state.platform.outbox.wait_idle()
-    with counting_statements(app) as statements:
+    with count_queries(app) as statements:
         response = await client.get(f"{API}{path}", params={"limit": limit}, headers=viewer.headers)
     assert response.status_code == 200, response.text
     assert len(response.json()["items"]) == limit

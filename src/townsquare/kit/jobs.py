@@ -1,0 +1,480 @@
+"""Background work: the outbox relayed to its handlers through a task queue (taskiq).
+
+The outbox stays the source of truth; taskiq is only the transport and the worker runtime.
+
+1. Relay (``OutboxRelay.drain``, run after every commit that recorded events and by a poll): in
+   ONE transaction it claims due outbox events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
+   ``BEGIN IMMEDIATE`` serialises writers), expands each into one ``event_deliveries`` row per
+   handler (insert-or-ignore) and marks it dispatched; events nobody handles are settled right
+   there. Then it claims due deliveries (SKIP LOCKED), leases them (``available_at`` moves
+   ``job_lease_seconds`` ahead, ``attempts + 1``), commits, and only then sends one taskiq
+   message per delivery. A crash between the commit and the send only delays the delivery until
+   its lease ends, when the next poll hands it out again.
+2. The job (``run_delivery``) locks its delivery row, returns if it is already done (a
+   duplicate), runs the handler in that same unit of work and marks the delivery done in it: the
+   handler's writes and the "done" mark commit together, so a redelivered message changes
+   nothing twice. On an error the transaction rolls back and a new one records the error and a
+   retry with exponential backoff, or the dead letter (``dead_at``) after the last attempt.
+3. Brokers: without ``job_broker_url`` an ``InMemoryBroker`` runs each job inside the relay of
+   the server process, in event order (the embedded default). With it a ``RedisStreamBroker``
+   carries the messages to ``townsquare worker`` processes (acked once executed); servers only
+   relay.
+
+Effects outside the database (mail, Redis) run after the commit and are at-least-once: a worker
+killed between a handler's commit and its after-commit work loses that work, one killed between
+sending a mail and the commit sends it again on the retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy import ForeignKey, Index, String, Table, Text, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq.acks import AcknowledgeType
+from taskiq.receiver import Receiver
+
+from townsquare.config import Settings
+from townsquare.kit.db import Database
+from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
+from townsquare.kit.models import Base, utcnow
+
+log = structlog.get_logger(__name__)
+EVENTS_DISPATCHED = Counter(
+    "townsquare_events_dispatched_total",
+    "Outcomes of outbox event deliveries (ok, retry, dead, duplicate, unhandled)",
+    ["name", "outcome"],
+)
+RUN_DELIVERY_TASK = "townsquare.run_delivery"
+#: Longest error text kept on a delivery.
+_ERROR_MAX = 2000
+
+
+class EventDelivery(Base):
+    """One handler's share of one outbox event: its attempts, lease, error and outcome."""
+
+    __tablename__ = "event_deliveries"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    handler: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: When it may be handed out next: now when new, the end of the lease while a job holds it,
+    #: the retry time after a failure.
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None]
+    #: The dead letter: set after the last attempt failed; ``townsquare jobs retry-dead``.
+    dead_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The relay's delivery query: pending ones by due time. Partial, so it stays small.
+        Index(
+            "ix_event_deliveries_pending",
+            "available_at",
+            postgresql_where=text("done_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=text("done_at IS NULL AND dead_at IS NULL"),
+        ),
+        # Dead letters listed newest first (operations), without scanning settled rows.
+        Index(
+            "ix_event_deliveries_dead",
+            "dead_at",
+            postgresql_where=text("dead_at IS NOT NULL"),
+            sqlite_where=text("dead_at IS NOT NULL"),
+        ),
+    )
+
+
+def create_broker(settings: Settings) -> AsyncBroker:
+    """The task queue of one Platform: in-process by default, Redis streams when configured."""
+    if not settings.job_broker_url:
+        # Jobs run inside the relay's send, one after the other: in order, and `drain()` returns
+        # only once they are finished (deterministic tests, no SQLite writer pile-up).
+        return InMemoryBroker(await_inplace=True, max_stored_results=1)
+    from taskiq_redis import RedisStreamBroker
+
+    return RedisStreamBroker(
+        settings.job_broker_url,
+        queue_name=f"{settings.redis_key_prefix}jobs",
+        # "0": messages sent before any worker created the consumer group are still read.
+        consumer_id="0",
+        # Unacked messages of a dead worker are claimed again after the lease (the database
+        # lease hands the delivery out again anyway; the duplicate is harmless).
+        idle_timeout=int(settings.job_lease_seconds * 1000),
+        # A worker killed while holding the reclaim lock must not block the others forever.
+        unacknowledged_lock_timeout=max(5.0, settings.job_lease_seconds),
+        xread_block=1000,
+    )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    events: int
+    deliveries: list[tuple[uuid.UUID, str]]
+
+
+class OutboxRelay:
+    """Relays committed outbox events to their handlers through this Platform's broker.
+
+    Public API used across the code base: ``kick()`` after a commit that recorded events,
+    ``drain()`` to relay everything due now (and, in-process, run it), ``wait_idle()``.
+    """
+
+    batch_size = 100
+
+    def __init__(
+        self,
+        database: Database,
+        handlers: EventHandlers,
+        settings: Settings,
+        broker: AsyncBroker | None = None,
+    ) -> None:
+        self._database = database
+        self._handlers = handlers
+        self._max_attempts = settings.outbox_max_attempts
+        self._lease = timedelta(seconds=settings.job_lease_seconds)
+        self._retry_base = settings.job_retry_base_seconds
+        self._concurrency = settings.job_concurrency
+        self.broker = broker if broker is not None else create_broker(settings)
+        self.in_process = isinstance(self.broker, InMemoryBroker)
+        self._lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
+        self._started = False
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+        async def run_delivery(event_id: str, handler: str) -> None:
+            await self.run_delivery(uuid.UUID(event_id), handler)
+
+        # Registered on this broker instance only: every Platform has its own.
+        self._job: AsyncTaskiqDecoratedTask[Any, Any] = self.broker.register_task(
+            run_delivery, task_name=RUN_DELIVERY_TASK
+        )
+
+    # --- lifecycle
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if not self._started:
+                await self.broker.startup()
+                self._started = True
+
+    def start_polling(self, seconds: float) -> None:
+        """Relay every ``seconds``: retries, expired leases, events whose kick was lost."""
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll(seconds), name="outbox-relay")
+
+    async def _poll(self, seconds: float) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox_relay_failed")
+            await asyncio.sleep(seconds)
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+        await self.wait_idle()
+        if self._started:
+            await self.broker.shutdown()
+            self._started = False
+
+    # --- relay
+
+    def kick(self) -> None:
+        """Start a drain in the background (after a commit that recorded events)."""
+        task = asyncio.get_running_loop().create_task(self.drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for background drains (and, in-process, their jobs) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def drain(self) -> int:
+        """Relay everything due; returns how many deliveries were handed out.
+
+        In-process the jobs have run when this returns; with a broker they are queued.
+        """
+        await self.start()
+        handed = 0
+        async with self._lock:
+            while True:
+                claimed = await self._claim()
+                for event_id, key in claimed.deliveries:
+                    try:
+                        await self._job.kiq(str(event_id), key)
+                    except Exception:
+                        # Leased already: handed out again when the lease ends.
+                        log.exception("job_send_failed", event_id=str(event_id), handler=key)
+                handed += len(claimed.deliveries)
+                if not claimed.events and not claimed.deliveries:
+                    return handed
+
+    async def _claim(self) -> _Claimed:
+        now = utcnow()
+        async with self._database.unit_of_work() as uow:
+            session = uow.session
+            events = (
+                await session.execute(
+                    select(OutboxEvent.id, OutboxEvent.name)
+                    .where(
+                        OutboxEvent.dispatched_at.is_(None),
+                        OutboxEvent.dead_at.is_(None),
+                        OutboxEvent.available_at <= now,
+                    )
+                    .order_by(OutboxEvent.available_at, OutboxEvent.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            unhandled: list[str] = []
+            if events:
+                rows = []
+                for event_id, name in events:
+                    keys = self._handlers.keys_for(name)
+                    if not keys:
+                        unhandled.append(name)
+                    rows += [
+                        {"event_id": event_id, "handler": k, "available_at": now} for k in keys
+                    ]
+                if rows:
+                    await _insert_ignore(session, rows)
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([event_id for event_id, _ in events]))
+                    .values(dispatched_at=now, attempts=OutboxEvent.attempts + 1)
+                )
+            due = (
+                await session.execute(
+                    select(EventDelivery, OutboxEvent.name)
+                    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+                    .where(
+                        EventDelivery.done_at.is_(None),
+                        EventDelivery.dead_at.is_(None),
+                        EventDelivery.available_at <= now,
+                    )
+                    .order_by(
+                        EventDelivery.available_at, EventDelivery.event_id, EventDelivery.handler
+                    )
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True, of=EventDelivery)
+                )
+            ).all()
+            handed: list[tuple[uuid.UUID, str]] = []
+            expired: list[str] = []
+            for delivery, name in due:
+                if delivery.attempts >= self._max_attempts:
+                    # Its last lease ran out with no outcome (worker lost, or job too slow).
+                    delivery.dead_at = now
+                    delivery.last_error = (
+                        f"lease expired after attempt {delivery.attempts}; last error: "
+                        f"{delivery.last_error or 'none'}"
+                    )[:_ERROR_MAX]
+                    expired.append(name)
+                    continue
+                delivery.attempts += 1
+                delivery.available_at = now + self._lease
+                handed.append((delivery.event_id, delivery.handler))
+            await uow.commit()
+        for name in unhandled:
+            EVENTS_DISPATCHED.labels(name, "unhandled").inc()
+        for name in expired:
+            EVENTS_DISPATCHED.labels(name, "dead").inc()
+        return _Claimed(len(events), handed)
+
+    # --- the job
+
+    async def run_delivery(self, event_id: uuid.UUID, key: str) -> str:
+        """Run one delivery exactly once in effect; returns the outcome (for tests and logs)."""
+        error: str | None = None
+        recorded = False
+        name = "unknown"
+        async with self._database.unit_of_work() as uow:
+            delivery = await uow.session.get(
+                EventDelivery, (event_id, key), with_for_update=True, populate_existing=True
+            )
+            if delivery is None or delivery.done_at is not None or delivery.dead_at is not None:
+                EVENTS_DISPATCHED.labels(name, "duplicate").inc()
+                return "duplicate"
+            row = await uow.session.get(OutboxEvent, event_id)
+            assert row is not None  # the delivery's foreign key cascades
+            name = row.name
+            event = Event(row.id, row.name, dict(row.payload), row.occurred_at)
+            handler = self._handlers.get(name, key)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler {key!r} for {name!r} in this process")
+                await handler(event, uow)
+                delivery.done_at = utcnow()
+                delivery.last_error = None
+                recorded = has_recorded_events(uow.session)
+                await uow.commit()
+            except Exception as exc:
+                log.exception("event_handler_failed", event_name=name, event_id=str(event_id))
+                error = f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+        if error is not None:
+            outcome = await self._record_failure(event_id, key, error)
+            EVENTS_DISPATCHED.labels(name, outcome).inc()
+            return outcome
+        for callback in uow.take_after_commit():
+            try:
+                await callback()
+            except Exception:
+                # The delivery is done; its after-commit side effects are best effort.
+                log.exception("after_commit_failed", event_name=name, event_id=str(event_id))
+        if recorded:
+            self.kick()
+        EVENTS_DISPATCHED.labels(name, "ok").inc()
+        return "ok"
+
+    async def _record_failure(self, event_id: uuid.UUID, key: str, error: str) -> str:
+        """Schedule a retry with exponential backoff, or make the delivery a dead letter."""
+        async with self._database.unit_of_work() as uow:
+            delivery = await uow.session.get(
+                EventDelivery, (event_id, key), with_for_update=True, populate_existing=True
+            )
+            if delivery is None or delivery.done_at is not None or delivery.dead_at is not None:
+                return "duplicate"
+            now = utcnow()
+            delivery.last_error = error
+            if delivery.attempts >= self._max_attempts:
+                delivery.dead_at = now
+                outcome = "dead"
+            else:
+                delay = self._retry_base * 2 ** max(delivery.attempts - 1, 0)
+                # Jitter spreads the retries of a burst that failed together (e.g. SMTP down).
+                delivery.available_at = now + timedelta(seconds=delay * random.uniform(1, 1.1))  # noqa: S311
+                outcome = "retry"
+            await uow.commit()
+        return outcome
+
+    # --- the worker side
+
+    async def consume(self, finish: asyncio.Event, shutdown_timeout: float = 10.0) -> None:
+        """Execute jobs from the broker until ``finish`` is set (``townsquare worker``).
+
+        Messages are acknowledged once executed; up to ``job_concurrency`` run at once. On
+        finish it stops fetching and waits up to ``shutdown_timeout`` for running jobs; one cut
+        short is handed out again when its lease ends.
+        """
+        self.broker.is_worker_process = True
+        await self.start()
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            receiver = Receiver(
+                broker=self.broker,
+                executor=executor,
+                run_startup=False,
+                max_async_tasks=self._concurrency,
+                ack_type=AcknowledgeType.WHEN_EXECUTED,
+                wait_tasks_timeout=shutdown_timeout,
+            )
+            await receiver.listen(finish)
+
+
+async def _insert_ignore(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert delivery rows, skipping those that exist (a second relay of the same event)."""
+    table = EventDelivery.__table__
+    assert isinstance(table, Table)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(rows)
+    await session.execute(statement.on_conflict_do_nothing(index_elements=["event_id", "handler"]))
+
+
+# --- retention
+
+
+async def purge_settled_events(database: Database, older_than: timedelta, batch: int = 5000) -> int:
+    """Delete outbox events relayed before ``now - older_than`` whose deliveries are all done
+    (their delivery rows cascade). Dead letters and anything pending are kept. Returns the count.
+
+    In batches, each its own transaction, so a large backlog never holds locks for long.
+    """
+    cutoff = utcnow() - older_than
+    unsettled = (
+        select(EventDelivery.event_id)
+        .where(EventDelivery.event_id == OutboxEvent.id, EventDelivery.done_at.is_(None))
+        .exists()
+    )
+    purged = 0
+    while True:
+        async with database.unit_of_work() as uow:
+            ids = (
+                await uow.session.scalars(
+                    select(OutboxEvent.id)
+                    .where(OutboxEvent.dispatched_at < cutoff, ~unsettled)
+                    .limit(batch)
+                )
+            ).all()
+            if ids:
+                await uow.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+            await uow.commit()
+        purged += len(ids)
+        if len(ids) < batch:
+            return purged
+
+
+# --- dead letters (``townsquare jobs ...``)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    event_id: uuid.UUID
+    event_name: str
+    handler: str
+    attempts: int
+    last_error: str | None
+    dead_at: datetime
+
+
+async def list_dead_letters(database: Database, limit: int = 100) -> list[DeadLetter]:
+    """Dead deliveries, newest first."""
+    async with database.unit_of_work(read_only=True) as uow:
+        rows = (
+            await uow.session.execute(
+                select(EventDelivery, OutboxEvent.name)
+                .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+                .where(EventDelivery.dead_at.is_not(None))
+                .order_by(EventDelivery.dead_at.desc())
+                .limit(limit)
+            )
+        ).all()
+        # Built before the unit of work ends: its rollback expires the rows.
+        return [
+            DeadLetter(d.event_id, name, d.handler, d.attempts, d.last_error, d.dead_at)
+            for d, name in rows
+            if d.dead_at is not None
+        ]
+
+
+async def retry_dead(database: Database, event_id: uuid.UUID | None = None) -> int:
+    """Put dead deliveries (of one event, or all) back in the queue with attempts reset."""
+    async with database.unit_of_work() as uow:
+        statement = (
+            update(EventDelivery)
+            .where(EventDelivery.dead_at.is_not(None))
+            .values(dead_at=None, attempts=0, available_at=utcnow())
+        )
+        if event_id is not None:
+            statement = statement.where(EventDelivery.event_id == event_id)
+        result = await uow.session.execute(statement)
+        await uow.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]

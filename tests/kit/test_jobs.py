@@ -1,0 +1,329 @@
+"""Jobs: exactly-once effects of redelivered jobs, leases, concurrent relays, the shared
+scheduler of periodic jobs, and the embedded default end to end through HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+
+from tests.conftest import Backend, make_settings
+from tests.fixtures.mailbox import Mailbox
+from tests.fixtures.users import register
+from townsquare.kit.db import UnitOfWork
+from townsquare.kit.events import Event, OutboxEvent, record_event
+from townsquare.kit.jobs import (
+    EventDelivery,
+    list_dead_letters,
+    purge_settled_events,
+    retry_dead,
+)
+from townsquare.kit.models import utcnow
+from townsquare.kit.periodic import ScheduledJob, Scheduler
+from townsquare.kit.platform import Platform
+
+MakePlatform = Callable[..., Platform]
+
+
+@pytest.fixture
+async def make_platform(
+    app: FastAPI, backend: Backend, mailbox: Mailbox
+) -> AsyncIterator[MakePlatform]:
+    """More Platforms on the test database, as other processes would have (``app`` cleans up)."""
+    made: list[Platform] = []
+
+    def make(**overrides: Any) -> Platform:
+        platform = Platform.build(make_settings(backend, mailbox, **overrides))
+        made.append(platform)
+        return platform
+
+    yield make
+    for platform in made:
+        await platform.close()
+
+
+async def _record(platform: Platform, name: str, payload: dict[str, Any]) -> uuid.UUID:
+    async with platform.database.unit_of_work() as uow:
+        record_event(uow.session, name, payload)
+        await uow.session.flush()
+        event_id = await uow.session.scalar(
+            select(OutboxEvent.id).where(OutboxEvent.name == name).order_by(OutboxEvent.id.desc())
+        )
+        await uow.commit()
+    assert event_id is not None
+    return event_id
+
+
+async def _count(platform: Platform, name: str) -> int:
+    async with platform.database.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.name == name)
+        )
+    return int(count or 0)
+
+
+async def _deliveries(platform: Platform) -> list[EventDelivery]:
+    async with platform.database.sessions() as session:
+        return list((await session.scalars(select(EventDelivery))).all())
+
+
+async def _expire_leases(platform: Platform) -> None:
+    async with platform.database.unit_of_work() as uow:
+        await uow.session.execute(
+            update(EventDelivery).values(available_at=utcnow() - timedelta(seconds=1))
+        )
+        await uow.commit()
+
+
+def _effect_handler(calls: list[str], pause: float = 0.0) -> Any:
+    """A handler whose database effect is an outbox row ``kit_test.effect``."""
+
+    async def effect(event: Event, uow: UnitOfWork) -> None:
+        calls.append(str(event.id))
+        record_event(uow.session, "kit_test.effect", {"of": str(event.id)})
+        # Gives a concurrent duplicate every chance to interleave.
+        await asyncio.sleep(pause)
+
+    return effect
+
+
+async def test_a_redelivered_job_does_nothing_twice(make_platform: MakePlatform) -> None:
+    platform = make_platform()
+    calls: list[str] = []
+    platform.handlers.on("kit_test.once", _effect_handler(calls))
+    event_id = await _record(platform, "kit_test.once", {})
+    assert await platform.outbox.drain() == 1
+    [delivery] = await _deliveries(platform)
+    assert delivery.done_at is not None
+
+    # The queue delivers the same message again (e.g. a reclaimed unacked message).
+    assert await platform.outbox.run_delivery(event_id, delivery.handler) == "duplicate"
+    assert len(calls) == 1
+    assert await _count(platform, "kit_test.effect") == 1
+
+
+async def test_concurrent_duplicates_of_one_job_commit_once(make_platform: MakePlatform) -> None:
+    first, second = make_platform(), make_platform()
+    calls: list[str] = []
+    for platform in (first, second):
+        platform.handlers.on("kit_test.twice", _effect_handler(calls, 0.1), key="effect")
+    event_id = await _record(first, "kit_test.twice", {})
+    # Relay without running: a broker-less claim, as a server relaying for workers would.
+    await _expire_leases(first)
+    async with first.database.unit_of_work() as uow:
+        uow.session.add(EventDelivery(event_id=event_id, handler="effect", attempts=1))
+        await uow.session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event_id)
+            .values(dispatched_at=utcnow(), attempts=1)
+        )
+        await uow.commit()
+
+    outcomes = await asyncio.gather(
+        first.outbox.run_delivery(event_id, "effect"),
+        second.outbox.run_delivery(event_id, "effect"),
+    )
+    assert sorted(outcomes) == ["duplicate", "ok"]
+    assert len(calls) == 1
+    assert await _count(first, "kit_test.effect") == 1
+
+
+async def test_a_lost_job_is_handed_out_again_when_its_lease_ends(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform(outbox_max_attempts=2)
+    calls: list[str] = []
+    platform.handlers.on("kit_test.lost", _effect_handler(calls), key="effect")
+    event_id = await _record(platform, "kit_test.lost", {})
+    # A relay that claimed the delivery and died before sending it: the row is leased.
+    async with platform.database.unit_of_work() as uow:
+        uow.session.add(
+            EventDelivery(
+                event_id=event_id,
+                handler="effect",
+                attempts=1,
+                available_at=utcnow() + timedelta(seconds=60),
+            )
+        )
+        await uow.session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == event_id).values(dispatched_at=utcnow())
+        )
+        await uow.commit()
+    assert await platform.outbox.drain() == 0  # still leased
+    assert calls == []
+
+    await _expire_leases(platform)
+    assert await platform.outbox.drain() == 1
+    [delivery] = await _deliveries(platform)
+    assert delivery.attempts == 2
+    assert delivery.done_at is not None
+    assert len(calls) == 1
+
+
+async def test_a_lease_that_ends_after_the_last_attempt_is_a_dead_letter(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform(outbox_max_attempts=2)
+    platform.handlers.on("kit_test.hangs", _effect_handler([]), key="effect")
+    event_id = await _record(platform, "kit_test.hangs", {})
+    async with platform.database.unit_of_work() as uow:
+        uow.session.add(EventDelivery(event_id=event_id, handler="effect", attempts=2))
+        await uow.session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == event_id).values(dispatched_at=utcnow())
+        )
+        await uow.commit()
+    assert await platform.outbox.drain() == 0
+    [delivery] = await _deliveries(platform)
+    assert delivery.dead_at is not None
+    assert delivery.last_error is not None
+    assert "lease expired" in delivery.last_error
+
+    [letter] = await list_dead_letters(platform.database)
+    assert (letter.event_id, letter.event_name, letter.handler) == (
+        event_id,
+        "kit_test.hangs",
+        "effect",
+    )
+    # Put back: attempts reset, handed out again, done.
+    assert await retry_dead(platform.database, event_id) == 1
+    assert await platform.outbox.drain() == 1
+    [delivery] = await _deliveries(platform)
+    assert delivery.dead_at is None
+    assert delivery.done_at is not None
+    assert delivery.attempts == 1
+    assert await list_dead_letters(platform.database) == []
+
+
+async def test_two_relays_hand_each_delivery_out_once(make_platform: MakePlatform) -> None:
+    first, second = make_platform(), make_platform()
+    calls: list[str] = []
+    for platform in (first, second):
+        platform.handlers.on("kit_test.batch", _effect_handler(calls), key="effect")
+        platform.handlers.on("kit_test.unhandled_elsewhere", _effect_handler(calls), key="x")
+    async with first.database.unit_of_work() as uow:
+        for n in range(250):
+            record_event(uow.session, "kit_test.batch", {"n": n})
+        await uow.commit()
+
+    handed = await asyncio.gather(first.outbox.drain(), second.outbox.drain())
+    assert sum(handed) == 250
+    assert len(calls) == 250
+    assert len(set(calls)) == 250
+    deliveries = await _deliveries(first)
+    assert len(deliveries) == 250
+    # Handed out once each: a second claim would have counted a second attempt.
+    assert {d.attempts for d in deliveries} == {1}
+    assert all(d.done_at is not None for d in deliveries)
+    assert await _count(first, "kit_test.effect") == 250
+
+
+async def test_the_scheduler_runs_each_occurrence_once_across_processes(
+    make_platform: MakePlatform,
+) -> None:
+    runs: list[int] = []
+    schedulers = []
+    for n in range(3):
+        scheduler = Scheduler(make_platform().database)
+
+        async def job(n: int = n) -> None:
+            runs.append(n)
+
+        scheduler.every(3600, "kit_test_job", job)
+        schedulers.append(scheduler)
+
+    won = await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert sorted(map(len, won)) == [0, 0, 1]
+    assert len(runs) == 1
+    # Not due again for an hour.
+    assert await asyncio.gather(*(s.run_due() for s in schedulers)) == [[], [], []]
+    assert len(runs) == 1
+
+    database = make_platform().database
+    async with database.unit_of_work() as uow:
+        await uow.session.execute(
+            update(ScheduledJob).values(next_run_at=utcnow() - timedelta(seconds=1))
+        )
+        await uow.commit()
+    won = await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert sorted(map(len, won)) == [0, 0, 1]
+    assert len(runs) == 2
+    async with database.sessions() as session:
+        row = await session.get(ScheduledJob, "kit_test_job")
+    assert row is not None
+    assert row.last_run_at is not None
+    assert row.next_run_at > utcnow() + timedelta(seconds=3500)
+    assert row.last_error is None
+
+
+async def test_the_scheduler_loop_records_a_failing_job(make_platform: MakePlatform) -> None:
+    scheduler = Scheduler(make_platform().database)
+    ran = asyncio.Event()
+
+    async def broken() -> None:
+        ran.set()
+        raise RuntimeError("digest exploded")
+
+    scheduler.every(3600, "kit_test_broken", broken)
+    with pytest.raises(ValueError, match="twice"):
+        scheduler.every(10, "kit_test_broken", broken)
+    scheduler.start()
+    try:
+        await asyncio.wait_for(ran.wait(), 10)
+        for _ in range(100):
+            async with make_platform().database.sessions() as session:
+                row = await session.get(ScheduledJob, "kit_test_broken")
+            if row is not None and row.last_error:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await scheduler.stop()
+    assert row is not None
+    assert row.last_error == "RuntimeError: digest exploded"
+
+
+async def test_embedded_default_runs_handlers_after_the_request(
+    app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await register(client, "jobs_embedded", email="jobs_embedded@example.org")
+    await app.state.platform.outbox.wait_idle()
+    platform: Platform = app.state.platform
+    deliveries = await _deliveries(platform)
+    assert deliveries
+    assert all(d.done_at is not None and d.attempts == 1 for d in deliveries)
+    # The verification email of accounts' handler went out (after its commit).
+    assert len(mailbox.to("jobs_embedded@example.org")) == 1
+
+
+async def test_settled_events_are_purged_after_retention_and_dead_letters_kept(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform(outbox_max_attempts=1)
+
+    async def fail(event: Event, uow: UnitOfWork) -> None:
+        raise RuntimeError("always")
+
+    platform.handlers.on("kit_test.done", _effect_handler([]))
+    platform.handlers.on("kit_test.dead", fail)
+    done = await _record(platform, "kit_test.done", {})
+    dead = await _record(platform, "kit_test.dead", {})
+    await platform.outbox.drain()  # "done" handled, "dead" dead after its only attempt
+    effects = await _count(platform, "kit_test.effect")
+    await platform.outbox.drain()  # the effect events (no handler) settle too
+
+    # Within the retention nothing goes; past it only fully handled events do.
+    assert await purge_settled_events(platform.database, timedelta(days=1)) == 0
+    purged = await purge_settled_events(platform.database, timedelta(seconds=-1), batch=1)
+    assert purged == 1 + effects
+    async with platform.database.sessions() as session:
+        left = set((await session.scalars(select(OutboxEvent.id))).all())
+        deliveries = (await session.scalars(select(EventDelivery))).all()
+    assert done not in left
+    assert dead in left
+    assert [(d.event_id, d.dead_at is not None) for d in deliveries] == [(dead, True)]
