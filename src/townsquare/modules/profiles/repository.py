@@ -10,7 +10,12 @@ from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
+from townsquare.modules.profiles.models import (
+    MessagePermission,
+    PrivacySettings,
+    Profile,
+    UserSettings,
+)
 
 UserColumn = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
 
@@ -124,3 +129,33 @@ async def user_ids_for_usernames(
         )
     )
     return {username: user_id for username, user_id in rows}
+
+
+async def message_permissions(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, MessagePermission]:
+    """Each user's ``allow_messages_from`` (who may message them), in one query."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(UserSettings.user_id, UserSettings.allow_messages_from).where(
+            UserSettings.user_id.in_(ids)
+        )
+    )
+    return {user_id: permission for user_id, permission in rows}
+
+
+async def activity_status_shown(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of ``user_ids`` whose ``show_activity_status`` is on (one query; for presence)."""
+    ids = list(set(user_ids))
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(UserSettings.user_id).where(
+            UserSettings.user_id.in_(ids), UserSettings.show_activity_status.is_(True)
+        )
+    )
+    return set(rows)
