@@ -1,0 +1,518 @@
+"""Use cases of notifications. Services flush; the edge (request or event handler) commits.
+
+``notify`` is the one way a notification is made: it applies ``policy.may_notify``, inserts
+exactly once per (recipient, source event, type), and after that insert — in the same
+transaction — invalidates the unread count, publishes ``notification.created`` to the
+recipient's stream, and (for instant email) records ``notification.email_requested`` so the
+mail goes out in its own job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.config import Settings
+from townsquare.kit.auth import Role, Viewer
+from townsquare.kit.cache import invalidate_after_commit, recall, remember
+from townsquare.kit.errors import Forbidden, NotFound, ValidationFailed
+from townsquare.kit.events import record_event
+from townsquare.kit.mail import Mail
+from townsquare.kit.models import new_id, utcnow
+from townsquare.kit.pagination import (
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    malformed_cursor,
+)
+from townsquare.kit.realtime import publish_to_users
+from townsquare.modules.accounts import repository as accounts
+from townsquare.modules.accounts.models import AccountStatus
+from townsquare.modules.notifications import emails, policy, repository
+from townsquare.modules.notifications.events import EMAIL_REQUESTED
+from townsquare.modules.notifications.models import (
+    Channel,
+    Frequency,
+    Notification,
+    NotificationPreference,
+    NotificationType,
+    Priority,
+    TargetType,
+)
+from townsquare.modules.notifications.repository import ListFilter, unread_cache_key
+from townsquare.modules.notifications.schemas import (
+    NotificationGroupOut,
+    NotificationOut,
+    PreferenceIn,
+    PreferenceOut,
+    PreferencesOut,
+    ReadAllOut,
+    SystemNotificationIn,
+    TargetOut,
+    UnreadCountOut,
+)
+from townsquare.modules.posts import repository as posts
+from townsquare.modules.posts.schemas import AuthorOut
+from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.profiles import service as profiles_service
+from townsquare.modules.profiles.service import ProfileCard
+
+#: What the recipient's live stream receives.
+STREAM_EVENT = "notification.created"
+#: Actors shown per group.
+GROUP_ACTORS = 3
+#: Notifications one digest mail lists at most (the rest wait for the next one).
+DIGEST_MAX_ITEMS = 200
+
+
+class NotificationNotFound(NotFound):
+    code = "notification_not_found"
+
+
+class RecipientNotFound(NotFound):
+    code = "user_not_found"
+
+
+class AdminOnly(Forbidden):
+    code = "admin_only"
+
+
+# --- creating
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a handler wants to tell one recipient."""
+
+    recipient_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    type: NotificationType
+    #: Follows the actor's name: "reacted to your post" -> "Ann reacted to your post".
+    verb: str
+    target_type: TargetType | None = None
+    target_id: uuid.UUID | None = None
+    #: The post whose visibility governs the notification (see ``policy``).
+    post_id: uuid.UUID | None = None
+    message: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    action_url: str | None = None
+    priority: Priority = Priority.NORMAL
+    #: Grouping key; None keeps the notification in a group of its own.
+    group: str | None = None
+    #: The title, when it is not "<actor> <verb>" (system notifications).
+    title: str | None = None
+
+
+async def notify(
+    session: AsyncSession, source_event_id: uuid.UUID, notice: Notice, now: datetime | None = None
+) -> Notification | None:
+    """Create the notification if the policy allows; None if refused or already made."""
+    now = now or utcnow()
+    recipient, actor = notice.recipient_id, notice.actor_id
+    if actor is not None and actor == recipient:
+        return None
+    stored = await repository.stored_preferences_for_type(session, recipient, notice.type)
+    facts = policy.RecipientFacts(
+        muted_actor=False,
+        blocked_either_way=False,
+        actor_hidden=False,
+        may_see_post=None,
+        in_app_enabled=_enabled(stored, notice.type, Channel.IN_APP),
+    )
+    if not facts.in_app_enabled:
+        return None
+    if actor is not None:
+        muted, blocked, hidden = await repository.recipient_facts(session, recipient, actor)
+        facts = _replace(facts, muted_actor=muted, blocked_either_way=blocked, actor_hidden=hidden)
+    if notice.post_id is not None and not facts.blocked_either_way:
+        visible = await posts.get_visible_post(session, recipient, notice.post_id, now)
+        facts = _replace(facts, may_see_post=visible is not None)
+    if not policy.may_notify(recipient, actor, facts):
+        return None
+    cards = await profiles_service.get_cards(session, [actor] if actor else [])
+    card = cards.get(actor) if actor else None
+    notification_id = new_id()
+    values: dict[str, Any] = {
+        "id": notification_id,
+        "recipient_id": recipient,
+        "actor_id": actor,
+        "type": notice.type,
+        "target_type": notice.target_type,
+        "target_id": notice.target_id,
+        "post_id": notice.post_id,
+        "title": (notice.title or f"{card.display_name if card else 'Someone'} {notice.verb}")[
+            :200
+        ],
+        "message": notice.message,
+        "data": {**notice.data, "verb": notice.verb},
+        "action_url": notice.action_url,
+        "priority": notice.priority,
+        "group_key": notice.group or f"{notice.type.value}:{notification_id}",
+        "source_event_id": source_event_id,
+        "email_frequency": await _email_frequency(session, recipient, notice.type, stored),
+        "created_at": now,
+    }
+    if not await repository.insert_notification(session, values):
+        return None  # this event already notified this recipient
+    notification = Notification(**values)
+    invalidate_after_commit(session, unread_cache_key(recipient))
+    out = _out(notification, card)
+    await publish_to_users(session, [recipient], STREAM_EVENT, out.model_dump(mode="json"))
+    if notification.email_frequency is Frequency.INSTANT:
+        record_event(session, EMAIL_REQUESTED, {"notification_id": str(notification_id)})
+    return notification
+
+
+def _replace(facts: policy.RecipientFacts, **changes: Any) -> policy.RecipientFacts:
+    return policy.RecipientFacts(**{**facts.__dict__, **changes})
+
+
+def _enabled(
+    stored: dict[Channel, NotificationPreference], type_: NotificationType, channel: Channel
+) -> bool:
+    row = stored.get(channel)
+    return row.enabled if row is not None else policy.default_enabled(type_, channel)
+
+
+async def _email_frequency(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    type_: NotificationType,
+    stored: dict[Channel, NotificationPreference],
+) -> Frequency | None:
+    """How (and whether) this notification will be emailed, from the type's email preference
+    and the account's master switch and default frequency."""
+    if not _enabled(stored, type_, Channel.EMAIL):
+        return None
+    account = await profiles.get_settings(session, user_id)
+    if account is not None and not account.email_notifications:
+        return None
+    row = stored.get(Channel.EMAIL)
+    if row is not None and row.frequency is not None:
+        return row.frequency
+    return Frequency(account.notification_frequency.value) if account else Frequency.INSTANT
+
+
+async def remove_about_target(session: AsyncSession, target_id: uuid.UUID) -> None:
+    """The target is gone (a deleted comment): its notifications go too."""
+    for recipient in await repository.delete_about_target(session, target_id):
+        invalidate_after_commit(session, unread_cache_key(recipient))
+
+
+def forget_unread_counts(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> None:
+    """What a viewer may see changed (a block): recount their unread notifications."""
+    invalidate_after_commit(session, *(unread_cache_key(user_id) for user_id in user_ids))
+
+
+async def send_system_notification(
+    session: AsyncSession, staff: Viewer, body: SystemNotificationIn
+) -> NotificationOut:
+    if staff.role is not Role.ADMIN:
+        raise AdminOnly("Only admins send system notifications.")
+    user = await accounts.get_user(session, body.user_id)
+    if user is None or user.purged_at is not None:
+        raise RecipientNotFound()
+    notice = Notice(
+        recipient_id=body.user_id,
+        actor_id=None,
+        type=NotificationType.SYSTEM,
+        verb="",
+        title=body.title,
+        message=body.message,
+        action_url=body.action_url,
+        priority=body.priority,
+        data={"sent_by": str(staff.user_id)},
+    )
+    # The request is the source: a fresh id, so each admin call makes one notification.
+    notification = await notify(session, new_id(), notice)
+    assert notification is not None  # system notifications cannot be turned off in-app
+    return _out(notification, None)
+
+
+# --- reading
+
+
+def _out(notification: Notification, actor: ProfileCard | None) -> NotificationOut:
+    target = (
+        TargetOut(type=notification.target_type, id=notification.target_id)
+        if notification.target_type is not None and notification.target_id is not None
+        else None
+    )
+    data = {k: v for k, v in (notification.data or {}).items() if k != "verb"}
+    return NotificationOut(
+        id=notification.id,
+        type=notification.type,
+        actor=AuthorOut.model_validate(actor, from_attributes=True) if actor else None,
+        target=target,
+        title=notification.title,
+        message=notification.message,
+        data=data,
+        action_url=notification.action_url,
+        priority=notification.priority,
+        group_key=notification.group_key,
+        read=notification.read_at is not None,
+        read_at=notification.read_at,
+        created_at=notification.created_at,
+    )
+
+
+async def list_notifications(
+    session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest, only: ListFilter
+) -> Page[NotificationOut]:
+    items, cursor = await repository.list_visible(session, viewer_id, utcnow(), page, only)
+    cards = await profiles_service.get_cards(session, {n.actor_id for n in items if n.actor_id})
+    return Page(
+        items=[_out(n, cards.get(n.actor_id) if n.actor_id else None) for n in items],
+        next_cursor=cursor,
+    )
+
+
+def group_text(verb: str, title: str, names: Sequence[str], actors_count: int) -> str:
+    """ "Ann reacted ...", "Ann and Bo reacted ...", "Ann and 5 others reacted ..."."""
+    if not names or not verb:
+        return title
+    if actors_count <= 1:
+        who = names[0]
+    elif actors_count == 2 and len(names) >= 2:
+        who = f"{names[0]} and {names[1]}"
+    else:
+        others = actors_count - 1
+        who = f"{names[0]} and {others} other{'s' if others != 1 else ''}"
+    return f"{who} {verb}"
+
+
+def _decode_group_cursor(cursor: str) -> repository.GroupKey:
+    values = decode_cursor(cursor)
+    try:
+        at = datetime.fromisoformat(str(values["at"]))
+        key = str(values["key"])
+    except (KeyError, ValueError) as exc:
+        raise malformed_cursor() from exc
+    if at.tzinfo is None:
+        raise malformed_cursor()
+    return at, key
+
+
+async def list_groups(
+    session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest, only: ListFilter
+) -> Page[NotificationGroupOut]:
+    """Groups newest first by their latest notification: four queries per page (groups,
+    their latest notifications, their latest actors, the actors' cards)."""
+    now = utcnow()
+    after = _decode_group_cursor(page.cursor) if page.cursor else None
+    rows = await repository.list_visible_groups(
+        session, viewer_id, now, after, page.limit + 1, only
+    )
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    keys = [row.group_key for row in rows]
+    latest = await repository.latest_of_groups(session, viewer_id, now, keys, only)
+    actors = await repository.latest_actors_of_groups(
+        session, viewer_id, now, keys, only, GROUP_ACTORS
+    )
+    cards = await profiles_service.get_cards(
+        session, {actor for ids in actors.values() for actor in ids}
+    )
+    items = []
+    for row in rows:
+        newest = latest[row.group_key]
+        shown = [cards[a] for a in actors.get(row.group_key, []) if a in cards]
+        items.append(
+            NotificationGroupOut(
+                group_key=row.group_key,
+                type=newest.type,
+                text=group_text(
+                    str((newest.data or {}).get("verb", "")),
+                    newest.title,
+                    [card.display_name for card in shown],
+                    row.actors_count,
+                ),
+                count=row.count,
+                actors_count=row.actors_count,
+                actors=[AuthorOut.model_validate(card, from_attributes=True) for card in shown],
+                unread=row.unread_count > 0,
+                unread_count=row.unread_count,
+                latest_at=row.latest_at,
+                latest=_out(newest, cards.get(newest.actor_id) if newest.actor_id else None),
+            )
+        )
+    cursor = (
+        encode_cursor({"at": rows[-1].latest_at.isoformat(), "key": rows[-1].group_key})
+        if more
+        else None
+    )
+    return Page(items=items, next_cursor=cursor)
+
+
+async def unread_count(session: AsyncSession, viewer_id: uuid.UUID, ttl: int) -> UnreadCountOut:
+    """Cached under ``notification:{id}:unread``; every change to it invalidates the key."""
+    key = unread_cache_key(viewer_id)
+    cached = await recall(session, [key])
+    if key in cached:
+        return UnreadCountOut(unread_count=int(cached[key]))
+    count = await repository.count_unread(session, viewer_id, utcnow())
+    await remember(session, {key: count}, ttl)
+    return UnreadCountOut(unread_count=count)
+
+
+async def mark_read(
+    session: AsyncSession, viewer_id: uuid.UUID, notification_id: uuid.UUID
+) -> None:
+    now = utcnow()
+    found = await repository.get_visible(session, viewer_id, notification_id, now)
+    if found is None:
+        raise NotificationNotFound()
+    if found.read_at is None:
+        await repository.mark_read(session, viewer_id, notification_id, now)
+        invalidate_after_commit(session, unread_cache_key(viewer_id))
+
+
+async def mark_all_read(
+    session: AsyncSession, viewer_id: uuid.UUID, group_key: str | None
+) -> ReadAllOut:
+    updated = await repository.mark_all_read(session, viewer_id, utcnow(), group_key)
+    if updated:
+        invalidate_after_commit(session, unread_cache_key(viewer_id))
+    return ReadAllOut(updated=updated)
+
+
+# --- preferences
+
+
+async def get_preferences(session: AsyncSession, user_id: uuid.UUID) -> PreferencesOut:
+    stored = await repository.stored_preferences(session, user_id)
+    account = await profiles.get_settings(session, user_id)
+    default_frequency = (
+        Frequency(account.notification_frequency.value) if account else Frequency.INSTANT
+    )
+    items = []
+    for type_ in NotificationType:
+        for channel in Channel:
+            row = stored.get((type_, channel))
+            enabled = row.enabled if row else policy.default_enabled(type_, channel)
+            frequency = None
+            if channel is Channel.EMAIL:
+                frequency = (row.frequency if row else None) or default_frequency
+            items.append(
+                PreferenceOut(
+                    type=type_,
+                    channel=channel,
+                    enabled=enabled,
+                    frequency=frequency,
+                    is_default=row is None,
+                )
+            )
+    return PreferencesOut(
+        preferences=items,
+        email_notifications=account.email_notifications if account else True,
+        push_notifications=account.push_notifications if account else True,
+    )
+
+
+async def update_preferences(
+    session: AsyncSession, user_id: uuid.UUID, changes: Sequence[PreferenceIn]
+) -> PreferencesOut:
+    for index, change in enumerate(changes):
+        field_path = f"body.preferences.{index}"
+        if change.frequency is not None and change.channel is not Channel.EMAIL:
+            raise ValidationFailed.on(
+                f"{field_path}.frequency", "Only email has a frequency.", "frequency_not_allowed"
+            )
+        if (
+            change.type is NotificationType.SYSTEM
+            and change.channel is Channel.IN_APP
+            and not change.enabled
+        ):
+            raise ValidationFailed.on(
+                f"{field_path}.enabled",
+                "System notifications cannot be turned off in the app.",
+                "required_notification",
+            )
+    for change in changes:
+        await repository.save_preference(
+            session, user_id, change.type, change.channel, change.enabled, change.frequency
+        )
+    return await get_preferences(session, user_id)
+
+
+# --- email
+
+
+async def _email_address(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """Where this user's notification mail goes, or None: inactive account or email off."""
+    user = await accounts.get_user(session, user_id)
+    if user is None or user.status is not AccountStatus.ACTIVE or user.purged_at is not None:
+        return None
+    account = await profiles.get_settings(session, user_id)
+    if account is not None and not account.email_notifications:
+        return None
+    return user.email
+
+
+async def instant_email(
+    session: AsyncSession, settings: Settings, notification_id: uuid.UUID, now: datetime
+) -> Mail | None:
+    """Claim a notification for its instant email (marks it emailed in this transaction) and
+    return the mail to send before commit; None if it was emailed already, is no longer
+    visible to its recipient, or their email is off."""
+    notification = await session.get(Notification, notification_id)
+    if notification is None or notification.emailed_at is not None:
+        return None
+    if not await repository.claim_for_email(session, notification_id, now):
+        return None
+    recipient = notification.recipient_id
+    if await repository.get_visible(session, recipient, notification_id, now) is None:
+        return None
+    address = await _email_address(session, recipient)
+    if address is None:
+        return None
+    return emails.single(
+        settings, address, notification.title, notification.message, notification.action_url
+    )
+
+
+async def digest_email(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    frequency: Frequency,
+    now: datetime,
+    window: timedelta,
+) -> Mail | None:
+    """Gather the user's un-emailed ``frequency`` notifications into one mail, marking them
+    emailed and the digest sent in this transaction; None if nothing is due (another process
+    just sent it) or nothing is left to tell."""
+    digest = await repository.lock_digest(session, user_id, frequency)
+    if digest.last_sent_at is not None and digest.last_sent_at > now - window:
+        return None
+    visible, ids = await repository.pending_for_digest(
+        session, user_id, frequency, now, DIGEST_MAX_ITEMS
+    )
+    if not ids:
+        return None
+    await repository.mark_emailed(session, ids, now)
+    digest.last_sent_at = now
+    address = await _email_address(session, user_id) if visible else None
+    if address is None:
+        return None
+    groups: dict[str, list[Notification]] = {}
+    for notification in reversed(visible):  # newest first
+        groups.setdefault(notification.group_key, []).append(notification)
+    actor_ids = {n.actor_id for n in visible if n.actor_id is not None}
+    cards = await profiles_service.get_cards(session, actor_ids)
+    lines = []
+    for members in groups.values():
+        newest = members[0]
+        actors = list(dict.fromkeys(n.actor_id for n in members if n.actor_id in cards))
+        names = [cards[actor].display_name for actor in actors if actor is not None]
+        text = group_text(
+            str((newest.data or {}).get("verb", "")), newest.title, names, len(actors)
+        )
+        lines.append(emails.DigestLine(text, len(members), newest.action_url))
+    return emails.digest(settings, address, frequency, lines)
