@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -572,7 +573,82 @@ def run_postgres(config: BenchConfig, secret: str) -> dict[str, Any]:
     else:
         section["fanout"] = {"status": "skipped", "reason": api.problem or "feed functions missing"}
         print(f"  skipped: {section['fanout']['reason']}")
+
+    clients = min(config.realtime_clients, len(manifest.load_users))
+    banner(f"real time: {clients:,} WebSocket clients, direct messages at {config.realtime_rate}/s")
+    if config.realtime:
+        section["realtime"] = realtime_phase(config, secret, manifest, tokens, clients)
+        print(f"  {section['realtime']}")
+    else:
+        section["realtime"] = {"status": "skipped", "reason": "BENCH_REALTIME=0"}
+        print("  skipped (BENCH_REALTIME=0)")
     return section
+
+
+def realtime_phase(
+    config: BenchConfig, secret: str, manifest: Manifest, tokens: dict[str, str], clients: int
+) -> dict[str, Any]:
+    """Production shape: ``serve --workers N`` and one ``townsquare worker`` over a Redis job
+    stream; ``bench.realtime`` (its own process) holds the sockets and sends the messages."""
+    env = server_env(
+        secret=secret,
+        database_url=manifest.database_url,
+        redis_url=config.redis_url,
+        redis_prefix=config.redis_prefix,
+    )
+    env["TOWNSQUARE_JOB_BROKER_URL"] = config.redis_url
+    worker_log = config.work_dir / f"worker-postgres-{config.stamp}.log"
+    with open(worker_log, "ab") as log:
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "townsquare"), "worker"],
+            env=env,
+            cwd=config.work_dir,
+            stdout=log,
+            stderr=log,
+        )
+    server = start_server(
+        env=env,
+        host=config.host,
+        port=config.port + 2,
+        workers=config.workers,
+        log_path=config.work_dir / f"server-realtime-{config.stamp}.log",
+        cwd=config.work_dir,
+    )
+    chosen = [u for u in manifest.load_users if u["id"] in tokens][:clients]
+    spec = {
+        "host": config.host,
+        "port": config.port + 2,
+        "rate": config.realtime_rate,
+        "duration": config.realtime_seconds,
+        "warmup": config.warmup_seconds,
+        "connections": config.connections,
+        "clients": [
+            {"id": u["id"], "username": u["username"], "token": tokens[u["id"]]} for u in chosen
+        ],
+    }
+    path = config.work_dir / "realtime-spec.json"
+    path.write_text(json.dumps(spec))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.realtime", str(path)],
+            cwd=config.work_dir,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if done.returncode != 0 or not done.stdout.strip():
+            return {"status": f"error: bench.realtime failed: {done.stderr[-2000:]}"}
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result["server_log_problems"] = server.log_problems()[1]
+        return result
+    finally:
+        server.stop()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def run_sqlite(config: BenchConfig, secret: str) -> dict[str, Any]:

@@ -64,6 +64,12 @@ class BenchConfig:
     fanout_runs: int = 5
     rebuild_concurrency: int = 16
 
+    # --- real time: message send -> WebSocket delivery (PostgreSQL + Redis + a worker)
+    realtime: bool = True
+    realtime_clients: int = 1_000
+    realtime_rate: float = 200.0
+    realtime_seconds: float = 30.0
+
     # --- embedded mode (SQLite)
     sqlite: bool = True
     sqlite_users: int = 1_500
@@ -105,6 +111,9 @@ QUICK: dict[str, Any] = {
     "ceiling_concurrency": [16],
     "ceiling_seconds": 3.0,
     "fanout_runs": 3,
+    "realtime_clients": 200,
+    "realtime_rate": 50.0,
+    "realtime_seconds": 5.0,
     "sqlite_users": 300,
     "sqlite_posts": 3_000,
     "sqlite_avg_follows": 30,

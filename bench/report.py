@@ -226,6 +226,17 @@ def summary(results: dict[str, Any]) -> str:
             )
         elif fan:
             lines.append(f"  fan-out: {fan.get('reason', fan)}")
+        live = section.get("realtime") or {}
+        if live.get("delivery_ms"):
+            delivery = live["delivery_ms"]
+            lines.append(
+                f"  message -> WebSocket delivery, {live.get('connected')} clients connected,"
+                f" {_fmt(live.get('rate'))} msg/s: p50 {_fmt(delivery.get('p50'), 1)} ms,"
+                f" p99 {_fmt(delivery.get('p99'), 1)} ms, max {_fmt(delivery.get('max'), 1)} ms;"
+                f" {live.get('delivered')}/{live.get('messages_measured')} delivered"
+            )
+        elif live:
+            lines.append(f"  real time: {live.get('status', live)}")
     lines.append("\nTargets:")
     for check in (results.get("targets") or {}).values():
         met = {True: "MET", False: "NOT MET", None: "n/a"}[check["met"]]
