@@ -31,6 +31,28 @@ async def insert_or_ignore(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def insert_many_or_ignore(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    rows: list[dict[str, Any]],
+    conflict: list[str],
+    returning: str,
+) -> list[Any]:
+    """``insert_or_ignore`` for many rows in one statement; the ``returning`` column of the rows
+    actually inserted (PostgreSQL and SQLite >= 3.35 both return only those)."""
+    if not rows:
+        return []
+    table = model.__table__
+    assert isinstance(table, Table)
+    statement = (
+        _insert(session, table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c[returning])
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def upsert_add(
     session: AsyncSession,
     model: type[DeclarativeBase],

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from tests.fixtures import content, graph
+from tests.fixtures.queries import count_queries
 from tests.modules.notifications.helpers import (
     API,
     comment,
@@ -144,6 +145,62 @@ async def test_message_sent_notifies_members_and_mentions(client, app):
     assert (to_cy["type"], to_cy["priority"]) == ("mention", "high")
     assert await types_of(client, di) == []  # muted the conversation: not in notify_user_ids
     assert await types_of(client, ann) == []
+
+
+async def _handle_group_message(app, sender, recipients, mentioned=()):
+    """Run the notifications handler for one group message; the statements it sent."""
+    event = Event(
+        id=uuid.uuid4(),
+        name=MESSAGE_SENT,
+        payload={
+            "message_id": str(uuid.uuid4()),
+            "conversation_id": str(uuid.uuid4()),
+            "sender_id": sender.user_id,
+            "kind": "group",
+            "conversation_title": "Everyone",
+            "preview": "hello all",
+            "notify_user_ids": [r.user_id for r in recipients],
+            "mentioned_user_ids": [m.user_id for m in mentioned],
+        },
+        occurred_at=utcnow(),
+    )
+    with count_queries(app) as statements:
+        async with app.state.platform.database.unit_of_work() as uow:
+            await handlers.handle(event, uow)
+            await uow.commit()
+    return statements
+
+
+async def test_a_large_group_costs_the_same_queries_as_a_small_one(client, app):
+    sender, first, *members = await users(client, 14)
+    await settle(app)
+    await _handle_group_message(app, sender, [first])  # caches the sender's profile card
+    small = await _handle_group_message(app, sender, members[:2])
+    large = await _handle_group_message(app, sender, members, mentioned=members[:1])
+    await settle(app)
+    assert len(large) == len(small), "\n".join(large)
+    for member in members[1:]:
+        assert await types_of(client, member) == ["message"] * (2 if member in members[:2] else 1)
+    assert await types_of(client, members[0]) == ["mention", "message"]
+
+
+async def test_one_batch_refuses_exactly_the_recipients_the_policy_refuses(client, app):
+    sender, muting, blocking, blocked, silent, told = await users(client, 6)
+    await graph.mute(app, muting.user_id, sender.user_id)
+    await graph.block(app, blocking.user_id, sender.user_id)
+    await graph.block(app, sender.user_id, blocked.user_id)
+    response = await set_preferences(
+        client, silent, {"type": "message", "channel": "in_app", "enabled": False}
+    )
+    assert response.status_code == 200, response.text
+    await settle(app)
+    everyone = [muting, blocking, blocked, silent, told, sender]
+    await _handle_group_message(app, sender, everyone)
+    await settle(app)
+    for refused in (muting, blocking, blocked, silent, sender):
+        assert await types_of(client, refused) == [], refused.username
+    assert await types_of(client, told) == ["message"]
+    assert await row_count(app) == 1
 
 
 # --- nobody who must not hear of it

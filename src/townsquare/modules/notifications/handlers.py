@@ -1,7 +1,7 @@
 """Event handlers of notifications: one per kind of domain event that tells somebody something.
 
-Each runs in its own transaction (the outbox's), builds a ``Notice`` per recipient and hands it
-to ``service.notify``, which applies the policy and inserts at most once per (recipient, event,
+Each runs in its own transaction (the outbox's), builds a ``Notice`` per recipient and hands them
+to ``service.notify_all``, which applies the policy and inserts at most once per (recipient, event,
 type): a redelivered event changes nothing.
 """
 
@@ -290,9 +290,8 @@ BUILDERS = {
 
 
 async def handle(event: Event, uow: UnitOfWork) -> None:
-    """Notify each recipient the event names (the policy may refuse some)."""
-    for notice in BUILDERS[event.name](event):
-        await service.notify(uow.session, event.id, notice)
+    """Notify each recipient the event names (the policy may refuse some), all at once."""
+    await service.notify_all(uow.session, event.id, BUILDERS[event.name](event))
 
 
 def register_handlers(handlers: EventHandlers, platform: Platform) -> None:

@@ -17,12 +17,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Result,
-    Uuid,
     and_,
     case,
     delete,
     func,
-    literal,
     or_,
     select,
     true,
@@ -31,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.pagination import PageRequest, paginate_by_id
-from townsquare.kit.sql import insert_or_ignore
+from townsquare.kit.sql import insert_many_or_ignore, insert_or_ignore
 from townsquare.modules.notifications import policy
 from townsquare.modules.notifications.models import (
     Channel,
@@ -41,8 +39,6 @@ from townsquare.modules.notifications.models import (
     NotificationPreference,
     NotificationType,
 )
-from townsquare.modules.profiles import repository as profiles
-from townsquare.modules.social import repository as social
 
 #: Unread counts stop here ("99+" style); counting further is work nobody reads.
 UNREAD_COUNT_CAP = 999
@@ -55,27 +51,17 @@ def unread_cache_key(user_id: uuid.UUID) -> str:
 # --- writing
 
 
-async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Insert unless this event already notified this recipient of this type; True if new."""
-    return await insert_or_ignore(
-        session, Notification, values, conflict=["recipient_id", "source_event_id", "type"]
+async def insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert in one statement, skipping any (recipient, source event, type) already made;
+    the ids of the rows inserted (a redelivered event inserts none)."""
+    inserted = await insert_many_or_ignore(
+        session,
+        Notification,
+        rows,
+        conflict=["recipient_id", "source_event_id", "type"],
+        returning="id",
     )
-
-
-async def recipient_facts(
-    session: AsyncSession, recipient_id: uuid.UUID, actor_id: uuid.UUID
-) -> tuple[bool, bool, bool]:
-    """(recipient muted actor, blocked either way, actor hidden) in one query."""
-    row = (
-        await session.execute(
-            select(
-                social.muted_clause(recipient_id, actor_id),
-                social.blocked_either_way_clause(recipient_id, actor_id),
-                profiles.hidden_clause(literal(actor_id, Uuid)),
-            )
-        )
-    ).one()
-    return bool(row[0]), bool(row[1]), bool(row[2])
+    return set(inserted)
 
 
 async def delete_about_target(session: AsyncSession, target_id: uuid.UUID) -> list[uuid.UUID]:
@@ -106,15 +92,24 @@ async def stored_preferences(
     return {(row.type, row.channel): row for row in rows}
 
 
-async def stored_preferences_for_type(
-    session: AsyncSession, user_id: uuid.UUID, type_: NotificationType
-) -> dict[Channel, NotificationPreference]:
+async def stored_preferences_for(
+    session: AsyncSession, pairs: Iterable[tuple[uuid.UUID, NotificationType]]
+) -> dict[tuple[uuid.UUID, NotificationType], dict[Channel, NotificationPreference]]:
+    """The stored preferences of each (user, type) pair, by channel; one query."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
     rows = await session.scalars(
         select(NotificationPreference).where(
-            NotificationPreference.user_id == user_id, NotificationPreference.type == type_
+            NotificationPreference.user_id.in_({user for user, _ in wanted}),
+            NotificationPreference.type.in_({type_ for _, type_ in wanted}),
         )
     )
-    return {row.channel: row for row in rows}
+    found: dict[tuple[uuid.UUID, NotificationType], dict[Channel, NotificationPreference]] = {}
+    for row in rows:
+        if (row.user_id, row.type) in wanted:
+            found.setdefault((row.user_id, row.type), {})[row.channel] = row
+    return found
 
 
 async def save_preference(

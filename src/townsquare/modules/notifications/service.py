@@ -61,7 +61,9 @@ from townsquare.modules.posts import repository as posts
 from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
+from townsquare.modules.profiles.models import UserSettings
 from townsquare.modules.profiles.service import ProfileCard
+from townsquare.modules.social import repository as social
 
 #: What the recipient's live stream receives.
 STREAM_EVENT = "notification.created"
@@ -112,65 +114,140 @@ class Notice:
 async def notify(
     session: AsyncSession, source_event_id: uuid.UUID, notice: Notice, now: datetime | None = None
 ) -> Notification | None:
-    """Create the notification if the policy allows; None if refused or already made."""
+    """Create one notification if the policy allows; None if refused or already made."""
+    made = await notify_all(session, source_event_id, [notice], now)
+    return made[0] if made else None
+
+
+async def notify_all(
+    session: AsyncSession,
+    source_event_id: uuid.UUID,
+    notices: Sequence[Notice],
+    now: datetime | None = None,
+) -> list[Notification]:
+    """Create the notifications the policy allows, at most once per (recipient, event, type).
+
+    The facts the policy needs are read for all recipients at once, so one event costs the same
+    few queries whether it tells one person or a 250-member group. Each new notification is
+    published to its recipient's stream, clears their unread count, and (instant email) asks
+    for its mail in a job of its own.
+    """
     now = now or utcnow()
-    recipient, actor = notice.recipient_id, notice.actor_id
-    if actor is not None and actor == recipient:
-        return None
-    stored = await repository.stored_preferences_for_type(session, recipient, notice.type)
-    facts = policy.RecipientFacts(
-        muted_actor=False,
-        blocked_either_way=False,
-        actor_hidden=False,
-        may_see_post=None,
-        in_app_enabled=_enabled(stored, notice.type, Channel.IN_APP),
+    notices = [n for n in notices if n.actor_id != n.recipient_id]
+    stored = await repository.stored_preferences_for(
+        session, [(n.recipient_id, n.type) for n in notices]
     )
-    if not facts.in_app_enabled:
-        return None
-    if actor is not None:
-        muted, blocked, hidden = await repository.recipient_facts(session, recipient, actor)
-        facts = _replace(facts, muted_actor=muted, blocked_either_way=blocked, actor_hidden=hidden)
-    if notice.post_id is not None and not facts.blocked_either_way:
-        visible = await posts.get_visible_post(session, recipient, notice.post_id, now)
-        facts = _replace(facts, may_see_post=visible is not None)
-    if not policy.may_notify(recipient, actor, facts):
-        return None
-    cards = await profiles_service.get_cards(session, [actor] if actor else [])
-    card = cards.get(actor) if actor else None
+    notices = [
+        n
+        for n in notices
+        if _enabled(stored.get((n.recipient_id, n.type), {}), n.type, Channel.IN_APP)
+    ]
+    if not notices:
+        return []
+    facts = await _recipient_facts(session, notices, now)
+    allowed = [n for n in notices if policy.may_notify(n.recipient_id, n.actor_id, facts[_key(n)])]
+    if not allowed:
+        return []
+    cards = await profiles_service.get_cards(session, {n.actor_id for n in allowed if n.actor_id})
+    accounts = await profiles.settings_of(session, {n.recipient_id for n in allowed})
+    rows = [
+        _row(
+            notice,
+            source_event_id,
+            cards.get(notice.actor_id) if notice.actor_id else None,
+            _email_frequency(
+                stored.get((notice.recipient_id, notice.type), {}),
+                notice.type,
+                accounts.get(notice.recipient_id),
+            ),
+            now,
+        )
+        for notice in allowed
+    ]
+    inserted = await repository.insert_notifications(session, rows)
+    made = [Notification(**row) for row in rows if row["id"] in inserted]
+    for notification in made:
+        invalidate_after_commit(session, unread_cache_key(notification.recipient_id))
+        card = cards.get(notification.actor_id) if notification.actor_id else None
+        out = _out(notification, card).model_dump(mode="json")
+        await publish_to_users(session, [notification.recipient_id], STREAM_EVENT, out)
+        if notification.email_frequency is Frequency.INSTANT:
+            record_event(session, EMAIL_REQUESTED, {"notification_id": str(notification.id)})
+    return made
+
+
+_FactsKey = tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]
+
+
+def _key(notice: Notice) -> _FactsKey:
+    return notice.recipient_id, notice.actor_id, notice.post_id
+
+
+async def _recipient_facts(
+    session: AsyncSession, notices: Sequence[Notice], now: datetime
+) -> dict[_FactsKey, policy.RecipientFacts]:
+    """What ``policy.may_notify`` needs for each notice: a query per distinct actor (mutes and
+    blocks of all recipients, whether the actor is hidden) and per distinct post (who of the
+    recipients may see it); an event usually has one of each."""
+    by_actor: dict[uuid.UUID, set[uuid.UUID]] = {}
+    by_post: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for n in notices:
+        if n.actor_id is not None:
+            by_actor.setdefault(n.actor_id, set()).add(n.recipient_id)
+        if n.post_id is not None:
+            by_post.setdefault(n.post_id, set()).add(n.recipient_id)
+    muted: dict[uuid.UUID, set[uuid.UUID]] = {}
+    blocked: dict[uuid.UUID, set[uuid.UUID]] = {}
+    hidden: set[uuid.UUID] = set()
+    for actor, recipients in by_actor.items():
+        muted[actor], blocked[actor] = await social.muting_or_blocked_with(
+            session, actor, recipients
+        )
+        if await profiles.is_hidden(session, actor):
+            hidden.add(actor)
+    may_see = {
+        post_id: await posts.viewers_who_may_see(session, post_id, recipients, now)
+        for post_id, recipients in by_post.items()
+    }
+    return {
+        _key(n): policy.RecipientFacts(
+            muted_actor=n.actor_id is not None and n.recipient_id in muted[n.actor_id],
+            blocked_either_way=n.actor_id is not None and n.recipient_id in blocked[n.actor_id],
+            actor_hidden=n.actor_id in hidden,
+            may_see_post=None if n.post_id is None else n.recipient_id in may_see[n.post_id],
+            in_app_enabled=True,  # filtered before the facts were read
+        )
+        for n in notices
+    }
+
+
+def _row(
+    notice: Notice,
+    source_event_id: uuid.UUID,
+    card: ProfileCard | None,
+    email_frequency: Frequency | None,
+    now: datetime,
+) -> dict[str, Any]:
     notification_id = new_id()
-    values: dict[str, Any] = {
+    title = notice.title or f"{card.display_name if card else 'Someone'} {notice.verb}"
+    return {
         "id": notification_id,
-        "recipient_id": recipient,
-        "actor_id": actor,
+        "recipient_id": notice.recipient_id,
+        "actor_id": notice.actor_id,
         "type": notice.type,
         "target_type": notice.target_type,
         "target_id": notice.target_id,
         "post_id": notice.post_id,
-        "title": (notice.title or f"{card.display_name if card else 'Someone'} {notice.verb}")[
-            :200
-        ],
+        "title": title[:200],
         "message": notice.message,
         "data": {**notice.data, "verb": notice.verb},
         "action_url": notice.action_url,
         "priority": notice.priority,
         "group_key": notice.group or f"{notice.type.value}:{notification_id}",
         "source_event_id": source_event_id,
-        "email_frequency": await _email_frequency(session, recipient, notice.type, stored),
+        "email_frequency": email_frequency,
         "created_at": now,
     }
-    if not await repository.insert_notification(session, values):
-        return None  # this event already notified this recipient
-    notification = Notification(**values)
-    invalidate_after_commit(session, unread_cache_key(recipient))
-    out = _out(notification, card)
-    await publish_to_users(session, [recipient], STREAM_EVENT, out.model_dump(mode="json"))
-    if notification.email_frequency is Frequency.INSTANT:
-        record_event(session, EMAIL_REQUESTED, {"notification_id": str(notification_id)})
-    return notification
-
-
-def _replace(facts: policy.RecipientFacts, **changes: Any) -> policy.RecipientFacts:
-    return policy.RecipientFacts(**{**facts.__dict__, **changes})
 
 
 def _enabled(
@@ -180,17 +257,15 @@ def _enabled(
     return row.enabled if row is not None else policy.default_enabled(type_, channel)
 
 
-async def _email_frequency(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    type_: NotificationType,
+def _email_frequency(
     stored: dict[Channel, NotificationPreference],
+    type_: NotificationType,
+    account: UserSettings | None,
 ) -> Frequency | None:
     """How (and whether) this notification will be emailed, from the type's email preference
     and the account's master switch and default frequency."""
     if not _enabled(stored, type_, Channel.EMAIL):
         return None
-    account = await profiles.get_settings(session, user_id)
     if account is not None and not account.email_notifications:
         return None
     row = stored.get(Channel.EMAIL)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     literal,
     not_,
     or_,
@@ -61,6 +62,23 @@ async def get_visible_post(
     return await session.scalar(
         select(Post).where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
     )
+
+
+async def viewers_who_may_see(
+    session: AsyncSession, post_id: uuid.UUID, viewer_ids: Iterable[uuid.UUID], now: datetime
+) -> set[uuid.UUID]:
+    """Those of ``viewer_ids`` the visibility policy lets see the post; one query for all."""
+    ids = sorted(set(viewer_ids))
+    if not ids:
+        return set()
+    viewer = profiles.user_id_column()
+    rows = await session.scalars(
+        select(viewer).where(
+            viewer.in_(ids),
+            exists().where(Post.id == post_id, policy.visible_posts_clause(viewer, now)),
+        )
+    )
+    return set(rows)
 
 
 async def get_visible_post_for_update(

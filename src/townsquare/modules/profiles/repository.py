@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, Uuid, exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -95,6 +95,12 @@ async def scrub_profile(session: AsyncSession, user_id: uuid.UUID, username: str
     )
 
 
+def user_id_column() -> ColumnElement[uuid.UUID]:
+    """Every account's id as a column (each account has a profile), for statements that ask a
+    question of many users at once (``posts.repository.viewers_who_may_see``)."""
+    return cast("ColumnElement[uuid.UUID]", Profile.user_id)
+
+
 def hidden_clause(user: UserColumn) -> ColumnElement[bool]:
     """The user's profile is hidden (account deactivated, deleted or suspended)."""
     return exists().where(Profile.user_id == user, Profile.is_hidden.is_(True))
@@ -144,6 +150,21 @@ async def message_permissions(
         )
     )
     return {user_id: permission for user_id, permission in rows}
+
+
+async def settings_of(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, UserSettings]:
+    """Each user's account settings, in one query."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(UserSettings).where(UserSettings.user_id.in_(ids)))
+    return {row.user_id: row for row in rows}
+
+
+async def is_hidden(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(hidden_clause(literal(user_id, Uuid)))))
 
 
 async def activity_status_shown(

@@ -8,6 +8,7 @@ of the query (never a Python loop over rows).
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    literal,
     not_,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,47 +153,37 @@ class Relation:
 async def relations_of(
     session: AsyncSession, viewer_id: uuid.UUID, others: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Relation]:
-    """The viewer's relation to each of ``others``, in a constant number of queries."""
+    """The viewer's relation to each of ``others``, in one query (a tagged UNION ALL)."""
     ids = list(set(others) - {viewer_id})
     if not ids:
         return {}
-    friends = set(
-        await session.scalars(
-            select(Friendship.friend_id).where(
-                Friendship.user_id == viewer_id, Friendship.friend_id.in_(ids)
-            )
-        )
+    tagged = union_all(
+        select(Friendship.friend_id, literal("friend")).where(
+            Friendship.user_id == viewer_id, Friendship.friend_id.in_(ids)
+        ),
+        select(CloseFriend.owner_id, literal("close")).where(
+            CloseFriend.member_id == viewer_id, CloseFriend.owner_id.in_(ids)
+        ),
+        select(Follow.followee_id, literal("follows")).where(
+            Follow.follower_id == viewer_id,
+            Follow.followee_id.in_(ids),
+            Follow.status == FollowStatus.ACTIVE,
+        ),
+        select(Block.blocked_id, literal("blocked")).where(
+            Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)
+        ),
+        select(Block.blocker_id, literal("blocked")).where(
+            Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)
+        ),
+        select(Mute.muted_id, literal("muted")).where(
+            Mute.owner_id == viewer_id, Mute.muted_id.in_(ids)
+        ),
     )
-    close = set(
-        await session.scalars(
-            select(CloseFriend.owner_id).where(
-                CloseFriend.member_id == viewer_id, CloseFriend.owner_id.in_(ids)
-            )
-        )
-    )
-    follows = set(
-        await session.scalars(
-            select(Follow.followee_id).where(
-                Follow.follower_id == viewer_id,
-                Follow.followee_id.in_(ids),
-                Follow.status == FollowStatus.ACTIVE,
-            )
-        )
-    )
-    blocked_rows = await session.execute(
-        select(Block.blocker_id, Block.blocked_id).where(
-            or_(
-                and_(Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)),
-                and_(Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)),
-            )
-        )
-    )
-    blocked = {b if a == viewer_id else a for a, b in blocked_rows}
-    muted = set(
-        await session.scalars(
-            select(Mute.muted_id).where(Mute.owner_id == viewer_id, Mute.muted_id.in_(ids))
-        )
-    )
+    kinds: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for other, kind in (await session.execute(tagged)).all():
+        kinds[kind].add(other)
+    friends, close, follows = kinds["friend"], kinds["close"], kinds["follows"]
+    blocked, muted = kinds["blocked"], kinds["muted"]
     return {
         other: Relation(
             is_friend=other in friends,
@@ -513,6 +506,31 @@ async def delete_block(session: AsyncSession, blocker_id: uuid.UUID, blocked_id:
 
 async def is_blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
     return bool(await session.scalar(select(blocked_either_way_clause(a, b))))
+
+
+async def muting_or_blocked_with(
+    session: AsyncSession, user_id: uuid.UUID, others: Iterable[uuid.UUID]
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Of ``others``: (those who muted ``user_id``, those in a block with them either way).
+
+    One query however many ``others`` (a message to a large group notifies all members)."""
+    ids = sorted(set(others))
+    if not ids:
+        return set(), set()
+    muted = select(Mute.owner_id, literal("mute")).where(
+        Mute.muted_id == user_id, Mute.owner_id.in_(ids)
+    )
+    blocking = select(Block.blocker_id, literal("block")).where(
+        Block.blocked_id == user_id, Block.blocker_id.in_(ids)
+    )
+    blocked = select(Block.blocked_id, literal("block")).where(
+        Block.blocker_id == user_id, Block.blocked_id.in_(ids)
+    )
+    rows = (await session.execute(union_all(muted, blocking, blocked))).all()
+    return (
+        {other for other, kind in rows if kind == "mute"},
+        {other for other, kind in rows if kind == "block"},
+    )
 
 
 async def are_friends(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
