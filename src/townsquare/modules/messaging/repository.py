@@ -63,8 +63,11 @@ async def get_or_create_direct(
 ) -> Conversation:
     """The pair's one direct conversation, created with both members if missing. Race-free:
     two first messages at once both insert-or-ignore on the unique ``direct_key``; one row
-    wins and both read it back."""
+    wins and both read it back. The common case (it exists) is one read."""
     key = direct_key(sender_id, recipient_id)
+    found = await _direct_by_key(session, key)
+    if found is not None:
+        return found
     now = utcnow()
     conversation_id = new_id()
     inserted = await insert_or_ignore(
@@ -97,13 +100,17 @@ async def get_or_create_direct(
                 },
                 ["conversation_id", "user_id"],
             )
-    conversation = await session.scalar(
+    conversation = await _direct_by_key(session, key)
+    assert conversation is not None
+    return conversation
+
+
+async def _direct_by_key(session: AsyncSession, key: str) -> Conversation | None:
+    return await session.scalar(
         select(Conversation)
         .where(Conversation.direct_key == key)
         .execution_options(populate_existing=True)
     )
-    assert conversation is not None
-    return conversation
 
 
 def add_group(

@@ -351,7 +351,7 @@ async def _send(
     access.member.last_read_at = message.created_at
     members = await repository.active_members(session, conversation.id)
     blocked = await repository.blocked_member_ids(session, conversation.id, sender_id)
-    mentioned = await _link_mentions(session, message, members, blocked)
+    mentioned = await _link_mentions(session, message, members, blocked, is_new=True)
     others = [m for m in members if m.user_id != sender_id and m.user_id not in blocked]
     record_event(
         session,
@@ -401,9 +401,13 @@ async def _link_mentions(
     message: Message,
     members: Sequence[ConversationMember],
     blocked: set[uuid.UUID],
+    *,
+    is_new: bool,
 ) -> set[uuid.UUID]:
     """``@username`` of active members (not the sender, not blocked either way)."""
     usernames = extract_mentions(message.content)[:MAX_MENTIONS]
+    if not usernames and is_new:
+        return set()  # nothing to link, nothing to unlink
     ids = await profiles.user_ids_for_usernames(session, usernames) if usernames else {}
     eligible = {m.user_id for m in members} - blocked - {message.sender_id}
     wanted = set(ids.values()) & eligible
@@ -482,7 +486,7 @@ async def edit_message(
         await session.flush()
         members = await repository.active_members(session, message.conversation_id)
         blocked = await repository.blocked_member_ids(session, message.conversation_id, viewer_id)
-        await _link_mentions(session, message, members, blocked)
+        await _link_mentions(session, message, members, blocked, is_new=False)
         view = (await _views(session, viewer_id, message.conversation_id, None, [message], now))[0]
         recipients = [m.user_id for m in members if m.user_id not in blocked]
         await _publish_message(session, events.LIVE_MESSAGE_EDITED, view, recipients, None, now)
