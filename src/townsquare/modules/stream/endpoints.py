@@ -4,7 +4,7 @@ Close codes (documented in docs/api.md):
 - 1003: a binary frame (the protocol is JSON text);
 - 1008: a malformed text frame (not JSON, unknown type, bad fields, too large) or a bad
   ``last_event_id``;
-- 4000: no frame from the client for two heartbeats;
+- 4000: a ping written to the client went unanswered (no frame at all) for a heartbeat;
 - 4008: the client reads too slowly (its send queue filled up, or one send waited a heartbeat);
 - 4401: missing, invalid or expired access token, or the session ended.
 """
@@ -144,6 +144,8 @@ class _Connection:
             settings.stream_replay_limit,
         )
         self.last_heard = time.monotonic()
+        #: When the oldest ping the client has not answered yet was written to it (None: none).
+        self.ping_written_at: float | None = None
 
     async def run(self, last_event_id: int | None) -> None:
         hub, presence, user_id = self.platform.hub, self.platform.presence, self.viewer.user_id
@@ -217,6 +219,14 @@ class _Connection:
                 await self.websocket.send_text(frame.to_client())
         except TimeoutError:
             raise _TooSlow from None
+        if frame.type == "ping" and self._unanswered_for() is None:
+            self.ping_written_at = time.monotonic()
+
+    def _unanswered_for(self) -> float | None:
+        """Seconds since the oldest unanswered ping was written; None if all were answered."""
+        if self.ping_written_at is None or self.last_heard >= self.ping_written_at:
+            return None
+        return time.monotonic() - self.ping_written_at
 
     async def _watch_overflow(self) -> int:
         await self.subscription.overflowed.wait()
@@ -251,10 +261,17 @@ class _Connection:
             self._say("error", {"code": exc.code, "detail": exc.detail or exc.code})
 
     async def _beat(self) -> int:
-        """Ping every heartbeat; close a client silent for two; keep presence and auth live."""
+        """Ping every heartbeat; close a client that left a ping unanswered for a heartbeat;
+        keep presence and auth live.
+
+        The clock starts when the ping is written to the socket, not when the server last
+        heard the client: a server slow to set up a socket or to send (1,000 connecting at
+        once) must not blame the client for its own delay. A client that reads too slowly
+        to even get the ping is the 4008 rule's business."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            if time.monotonic() - self.last_heard > 2 * self.heartbeat:
+            unanswered = self._unanswered_for()
+            if unanswered is not None and unanswered > self.heartbeat:
                 return Close.HEARTBEAT_TIMEOUT
             if not await self._session_live():
                 return Close.UNAUTHORIZED  # logged out or suspended since the handshake
