@@ -17,6 +17,16 @@ TODAY = datetime.now(UTC).date()
 NOON = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
 
 
+@pytest.fixture(autouse=True)
+def _dates_of_this_test() -> None:
+    """Take "today" when each test starts, not when the module is imported: the suite runs for
+    twenty minutes and may cross midnight, and writes made through the service (attaching a
+    post) use the real date. On CI one did: its attachments counted for "tomorrow"."""
+    global TODAY, NOON
+    TODAY = datetime.now(UTC).date()
+    NOON = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+
+
 def day(offset: int) -> date:
     return TODAY - timedelta(days=offset)
 
