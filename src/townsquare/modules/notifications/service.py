@@ -203,7 +203,8 @@ async def _recipient_facts(
         muted[actor], blocked[actor] = await social.muting_or_blocked_with(
             session, actor, recipients
         )
-        if await profiles.is_hidden(session, actor):
+        profile = await profiles.get_profile(session, actor)
+        if profile is not None and profile.is_hidden:
             hidden.add(actor)
     may_see = {
         post_id: await posts.viewers_who_may_see(session, post_id, recipients, now)

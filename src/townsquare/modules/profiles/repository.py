@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Uuid, exists, literal, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -161,10 +161,6 @@ async def settings_of(
         return {}
     rows = await session.scalars(select(UserSettings).where(UserSettings.user_id.in_(ids)))
     return {row.user_id: row for row in rows}
-
-
-async def is_hidden(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    return bool(await session.scalar(select(hidden_clause(literal(user_id, Uuid)))))
 
 
 async def activity_status_shown(
