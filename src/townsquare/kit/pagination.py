@@ -43,7 +43,7 @@ class PageRequest(BaseModel):
     limit: int = DEFAULT_PAGE_SIZE
 
 
-def page_request(
+async def page_request(  # async: FastAPI runs a plain def in a thread
     cursor: Annotated[
         str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`.")
     ] = None,

@@ -79,18 +79,23 @@ async def _run_after_commit(uow: UnitOfWork) -> None:
             log.exception("after_commit_failed")
 
 
-def get_platform(request: Request) -> Platform:
+# The dependencies are ``async def`` although they do not wait: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread handoff per dependency on every request.
+
+
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
     uow: UnitOfWork = request.state.uow
     return uow
 
 
-def get_session(request: Request) -> AsyncSession:
-    return get_uow(request).session
+async def get_session(request: Request) -> AsyncSession:
+    uow: UnitOfWork = request.state.uow
+    return uow.session
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ class ClientInfo:
     user_agent: str
 
 
-def get_client_info(request: Request) -> ClientInfo:
+async def get_client_info(request: Request) -> ClientInfo:
     # Behind a proxy, run uvicorn with --proxy-headers so request.client is the real client.
     ip = request.client.host if request.client else "unknown"
     return ClientInfo(ip=ip, user_agent=request.headers.get("user-agent", "")[:500])

@@ -46,7 +46,7 @@ PageDep = Annotated[PageRequest, Depends(page_request)]
 StaffViewer = Annotated[Viewer, Depends(current_staff)]
 
 
-def list_filter(
+async def list_filter(  # async: FastAPI runs a plain def in a thread
     types: Annotated[
         list[NotificationType] | None,
         Query(description="Only these types (repeat the parameter for several)."),
