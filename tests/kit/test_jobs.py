@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.conftest import Backend, make_settings
 from tests.fixtures.mailbox import Mailbox
@@ -222,6 +222,59 @@ async def test_two_relays_hand_each_delivery_out_once(make_platform: MakePlatfor
     assert {d.attempts for d in deliveries} == {1}
     assert all(d.done_at is not None for d in deliveries)
     assert await _count(first, "kit_test.effect") == 250
+
+
+def _claims(platform: Platform) -> tuple[list[str], Callable[[], None]]:
+    """Record the relay's claims (its event query) on ``platform``; returns them and a stop."""
+    claims: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SELECT outbox_events.id, outbox_events.name"):
+            claims.append(statement)
+
+    engine = platform.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    return claims, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_one_event_costs_one_claim(make_platform: MakePlatform) -> None:
+    platform = make_platform()
+    calls: list[str] = []
+    platform.handlers.on("kit_test.single", _effect_handler(calls))
+    await _record(platform, "kit_test.single", {})
+    claims, stop = _claims(platform)
+    try:
+        assert await platform.outbox.drain() == 1
+    finally:
+        stop()
+    assert len(calls) == 1
+    # Not full, so everything due was taken: no second claim to find nothing.
+    assert len(claims) == 1
+
+
+async def test_kicks_while_a_drain_waits_share_its_claim(make_platform: MakePlatform) -> None:
+    platform = make_platform()
+    calls: list[str] = []
+    platform.handlers.on("kit_test.burst", _effect_handler(calls))
+    await platform.outbox.start()
+    claims, stop = _claims(platform)
+    try:
+        # Another drain is relaying (it holds the relay's lock) while ten commits kick.
+        async with platform.outbox._lock:
+            for n in range(10):
+                await _record(platform, "kit_test.burst", {"n": n})
+                platform.outbox.kick()  # as every commit that recorded events does
+            await asyncio.sleep(0.05)  # the first kick's drain is waiting for its turn
+            assert claims == []
+        await platform.outbox.wait_idle()
+    finally:
+        stop()
+    assert len(set(calls)) == 10
+    assert len(calls) == 10
+    assert await _count(platform, "kit_test.effect") == 10
+    # Ten kicks, one claim for the burst; the ten effects its jobs recorded (kicked while the
+    # burst's drain ran them) take one more. A drain per kick would have claimed ten times.
+    assert len(claims) == 2
 
 
 async def test_the_scheduler_runs_each_occurrence_once_across_processes(

@@ -124,6 +124,8 @@ def create_broker(settings: Settings) -> AsyncBroker:
 class _Claimed:
     events: int
     deliveries: list[tuple[uuid.UUID, str]]
+    #: A query hit its batch limit: more may be due right now.
+    full: bool
 
 
 class OutboxRelay:
@@ -154,6 +156,8 @@ class OutboxRelay:
         self._start_lock = asyncio.Lock()
         self._started = False
         self._tasks: set[asyncio.Task[int]] = set()
+        #: A kicked drain is waiting for the lock and has not claimed yet.
+        self._kick_waiting = False
         self._poller: asyncio.Task[None] | None = None
 
         async def run_delivery(event_id: str, handler: str) -> None:
@@ -199,10 +203,25 @@ class OutboxRelay:
     # --- relay
 
     def kick(self) -> None:
-        """Start a drain in the background (after a commit that recorded events)."""
-        task = asyncio.get_running_loop().create_task(self.drain())
+        """Start a drain in the background (after a commit that recorded events).
+
+        Under load commits come faster than claims: while a kicked drain still waits for its
+        turn, later kicks join it instead of queueing one claim each, since it has not claimed
+        yet and will see their (already committed) events. So one claim relays a batch.
+        """
+        if self._kick_waiting:
+            return
+        self._kick_waiting = True
+        task = asyncio.get_running_loop().create_task(self._kicked_drain())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _kicked_drain(self) -> int:
+        try:
+            return await self.drain()
+        except BaseException:
+            self._kick_waiting = False  # it may have failed before its turn: let kicks start one
+            raise
 
     async def wait_idle(self) -> None:
         """Wait for background drains (and, in-process, their jobs) to finish."""
@@ -217,6 +236,7 @@ class OutboxRelay:
         await self.start()
         handed = 0
         async with self._lock:
+            self._kick_waiting = False  # kicks from now on may come after this claim's snapshot
             while True:
                 claimed = await self._claim()
                 for event_id, key in claimed.deliveries:
@@ -226,7 +246,9 @@ class OutboxRelay:
                         # Leased already: handed out again when the lease ends.
                         log.exception("job_send_failed", event_id=str(event_id), handler=key)
                 handed += len(claimed.deliveries)
-                if not claimed.events and not claimed.deliveries:
+                # A claim that was not full took everything due: stop without a second,
+                # empty claim (events committed meanwhile come with a kick of their own).
+                if not claimed.full:
                     return handed
 
     async def _claim(self) -> _Claimed:
@@ -299,7 +321,8 @@ class OutboxRelay:
             EVENTS_DISPATCHED.labels(name, "unhandled").inc()
         for name in expired:
             EVENTS_DISPATCHED.labels(name, "dead").inc()
-        return _Claimed(len(events), handed)
+        full = len(events) >= self.batch_size or len(due) >= self.batch_size
+        return _Claimed(len(events), handed, full)
 
     # --- the job
 
@@ -309,14 +332,22 @@ class OutboxRelay:
         recorded = False
         name = "unknown"
         async with self._database.unit_of_work() as uow:
-            delivery = await uow.session.get(
-                EventDelivery, (event_id, key), with_for_update=True, populate_existing=True
+            found = (
+                await uow.session.execute(
+                    select(EventDelivery, OutboxEvent)
+                    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+                    .where(EventDelivery.event_id == event_id, EventDelivery.handler == key)
+                    .with_for_update(of=EventDelivery)
+                    .execution_options(populate_existing=True)
+                )
+            ).first()
+            delivery, row = found if found is not None else (None, None)
+            settled = delivery is not None and (
+                delivery.done_at is not None or delivery.dead_at is not None
             )
-            if delivery is None or delivery.done_at is not None or delivery.dead_at is not None:
+            if delivery is None or row is None or settled:
                 EVENTS_DISPATCHED.labels(name, "duplicate").inc()
                 return "duplicate"
-            row = await uow.session.get(OutboxEvent, event_id)
-            assert row is not None  # the delivery's foreign key cascades
             name = row.name
             event = Event(row.id, row.name, dict(row.payload), row.occurred_at)
             handler = self._handlers.get(name, key)
@@ -395,8 +426,8 @@ async def _insert_ignore(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     table = EventDelivery.__table__
     assert isinstance(table, Table)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(rows)
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["event_id", "handler"]))
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=["event_id", "handler"])
+    await session.execute(statement, rows)  # rows as parameters: compiled once, cached
 
 
 # --- retention
