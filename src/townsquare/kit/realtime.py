@@ -186,14 +186,15 @@ async def _store(session: AsyncSession, items: Sequence[_Publish]) -> list[Frame
     """Number the events per user (in publish order) and insert them; returns their frames."""
     counts = Counter(user_id for ids, _, _ in items for user_id in ids)
     heads = StreamHead.__table__
-    upsert = _insert(session, heads).values(
-        [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)]
-    )
-    # One statement bumps every head by its count; sorted rows = one lock order for all writers.
+    upsert = _insert(session, heads)
     bump = upsert.on_conflict_do_update(
         index_elements=["user_id"], set_={"last_seq": heads.c.last_seq + upsert.excluded.last_seq}
     ).returning(heads.c.user_id, heads.c.last_seq)
-    last = {row.user_id: row.last_seq for row in (await session.execute(bump)).all()}
+    # One statement bumps every head by its count (rows passed as parameters, not as values:
+    # SQLAlchemy sends them as one multi-row INSERT and compiles it once, not per call);
+    # sorted rows = one lock order for all writers.
+    rows = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)]
+    last = {row.user_id: row.last_seq for row in (await session.execute(bump, rows)).all()}
     next_seq = {user_id: last[user_id] - counts[user_id] + 1 for user_id in counts}
     now = utcnow()
     frames = []
