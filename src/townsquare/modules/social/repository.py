@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
     Result,
     Select,
     and_,
+    bindparam,
     delete,
     exists,
     literal,
@@ -150,6 +153,39 @@ class Relation:
     muted: bool = False
 
 
+def _relations_statement() -> CompoundSelect[uuid.UUID, str]:
+    """The tagged UNION ALL behind ``relations_of``, over ``:viewer_id`` and ``:ids``."""
+    viewer: BindParameter[uuid.UUID] = bindparam("viewer_id")
+    ids: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
+    return union_all(
+        select(Friendship.friend_id, literal("friend")).where(
+            Friendship.user_id == viewer, Friendship.friend_id.in_(ids)
+        ),
+        select(CloseFriend.owner_id, literal("close")).where(
+            CloseFriend.member_id == viewer, CloseFriend.owner_id.in_(ids)
+        ),
+        select(Follow.followee_id, literal("follows")).where(
+            Follow.follower_id == viewer,
+            Follow.followee_id.in_(ids),
+            Follow.status == FollowStatus.ACTIVE,
+        ),
+        select(Block.blocked_id, literal("blocked")).where(
+            Block.blocker_id == viewer, Block.blocked_id.in_(ids)
+        ),
+        select(Block.blocker_id, literal("blocked")).where(
+            Block.blocked_id == viewer, Block.blocker_id.in_(ids)
+        ),
+        select(Mute.muted_id, literal("muted")).where(
+            Mute.owner_id == viewer, Mute.muted_id.in_(ids)
+        ),
+    )
+
+
+#: Built once: one of the hottest reads (every message sent, every profile and list shown),
+#: and building and cache-keying six selects cost more than running them.
+_RELATIONS = _relations_statement()
+
+
 async def relations_of(
     session: AsyncSession, viewer_id: uuid.UUID, others: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Relation]:
@@ -157,30 +193,9 @@ async def relations_of(
     ids = list(set(others) - {viewer_id})
     if not ids:
         return {}
-    tagged = union_all(
-        select(Friendship.friend_id, literal("friend")).where(
-            Friendship.user_id == viewer_id, Friendship.friend_id.in_(ids)
-        ),
-        select(CloseFriend.owner_id, literal("close")).where(
-            CloseFriend.member_id == viewer_id, CloseFriend.owner_id.in_(ids)
-        ),
-        select(Follow.followee_id, literal("follows")).where(
-            Follow.follower_id == viewer_id,
-            Follow.followee_id.in_(ids),
-            Follow.status == FollowStatus.ACTIVE,
-        ),
-        select(Block.blocked_id, literal("blocked")).where(
-            Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)
-        ),
-        select(Block.blocker_id, literal("blocked")).where(
-            Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)
-        ),
-        select(Mute.muted_id, literal("muted")).where(
-            Mute.owner_id == viewer_id, Mute.muted_id.in_(ids)
-        ),
-    )
+    tagged = await session.execute(_RELATIONS, {"viewer_id": viewer_id, "ids": ids})
     kinds: dict[str, set[uuid.UUID]] = defaultdict(set)
-    for other, kind in (await session.execute(tagged)).all():
+    for other, kind in tagged.all():
         kinds[kind].add(other)
     friends, close, follows = kinds["friend"], kinds["close"], kinds["follows"]
     blocked, muted = kinds["blocked"], kinds["muted"]
