@@ -180,6 +180,7 @@ class Settings(BaseSettings):
 
     # --- notifications
     notification_digest_interval_seconds: float = Field(default=300.0, gt=0)
+    message_email_delay_seconds: float = Field(default=300.0, ge=0)
     cache_unread_ttl_seconds: int = Field(default=300, ge=1)
 
     # --- real time (WebSocket stream)

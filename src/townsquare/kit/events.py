@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, Text, text
@@ -64,9 +64,15 @@ class Event:
 _RECORDED = "townsquare.outbox_recorded"
 
 
-def record_event(session: AsyncSession, name: str, payload: dict[str, Any]) -> None:
-    """Write ``name`` to the outbox in the current transaction (JSON-safe payload only)."""
-    session.add(OutboxEvent(name=name, payload=payload))
+def record_event(
+    session: AsyncSession, name: str, payload: dict[str, Any], *, delay: timedelta | None = None
+) -> None:
+    """Write ``name`` to the outbox in the current transaction (JSON-safe payload only);
+    with ``delay`` its handlers run no earlier than that long after now (the relay's poll
+    picks it up then)."""
+    now = utcnow()
+    available_at = now + delay if delay else now
+    session.add(OutboxEvent(name=name, payload=payload, occurred_at=now, available_at=available_at))
     session.info[_RECORDED] = True
 
 

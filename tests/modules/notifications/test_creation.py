@@ -18,10 +18,11 @@ from tests.modules.notifications.helpers import (
     set_preferences,
     settle,
     types_of,
+    unread_count,
     users,
 )
 from townsquare.kit.events import Event, OutboxEvent, record_event
-from townsquare.kit.models import utcnow
+from townsquare.kit.models import new_id, utcnow
 from townsquare.modules.messaging.events import MESSAGE_SENT
 from townsquare.modules.notifications import handlers
 from townsquare.modules.posts.models import Visibility
@@ -147,6 +148,14 @@ async def test_message_sent_notifies_members_and_mentions(client, app):
     assert await types_of(client, ann) == []
 
 
+def _notify_handler(app, event_name):
+    """The notifications handler of an event, as registered: under the key it has always had
+    (queued deliveries name it)."""
+    handler = app.state.platform.handlers.get(event_name, f"{handlers.__name__}.handle")
+    assert handler is not None
+    return handler
+
+
 async def _handle_group_message(app, sender, recipients, mentioned=()):
     """Run the notifications handler for one group message; the statements it sent."""
     event = Event(
@@ -164,9 +173,10 @@ async def _handle_group_message(app, sender, recipients, mentioned=()):
         },
         occurred_at=utcnow(),
     )
+    handle = _notify_handler(app, MESSAGE_SENT)
     with count_queries(app) as statements:
         async with app.state.platform.database.unit_of_work() as uow:
-            await handlers.handle(event, uow)
+            await handle(event, uow)
             await uow.commit()
     return statements
 
@@ -201,6 +211,54 @@ async def test_one_batch_refuses_exactly_the_recipients_the_policy_refuses(clien
         assert await types_of(client, refused) == [], refused.username
     assert await types_of(client, told) == ["message"]
     assert await row_count(app) == 1
+
+
+async def test_a_message_read_before_its_job_ran_notifies_nobody(client, app):
+    ann, bo = await users(client, 2)
+    sent = await client.post(
+        f"{API}/users/{ann.username}/messages", json={"content": "hi"}, headers=bo.headers
+    )
+    assert sent.status_code == 201, sent.text
+    message = sent.json()
+    await settle(app)
+    read = await client.post(
+        f"{API}/conversations/{message['conversation_id']}/read", json={}, headers=ann.headers
+    )
+    assert read.status_code == 200, read.text
+    await settle(app)
+    assert await unread_count(client, ann) == 0
+
+    def late_event(message_id):
+        """The message's notification job, running late (a new event id: not a duplicate)."""
+        return Event(
+            id=uuid.uuid4(),
+            name=MESSAGE_SENT,
+            payload={
+                "message_id": message_id,
+                "conversation_id": message["conversation_id"],
+                "sender_id": bo.user_id,
+                "kind": "direct",
+                "conversation_title": None,
+                "preview": "hi",
+                "notify_user_ids": [ann.user_id],
+                "mentioned_user_ids": [],
+            },
+            occurred_at=utcnow(),
+        )
+
+    handle = _notify_handler(app, MESSAGE_SENT)
+    # Ann has read that message: no second notification, unread or not.
+    async with app.state.platform.database.unit_of_work() as uow:
+        await handle(late_event(message["id"]), uow)
+        await uow.commit()
+    assert await row_count(app) == 1
+    assert await unread_count(client, ann) == 0
+    # A message past her watermark still notifies.
+    async with app.state.platform.database.unit_of_work() as uow:
+        await handle(late_event(str(new_id())), uow)
+        await uow.commit()
+    assert await row_count(app) == 2
+    assert await unread_count(client, ann) == 1
 
 
 # --- nobody who must not hear of it
@@ -245,7 +303,7 @@ async def test_nobody_hears_of_content_they_may_not_see(client, app):
     top = await comment(client, bo, secret)
     await content.update_post(app, secret, visibility=Visibility.ONLY_ME)
     async with app.state.platform.database.unit_of_work() as uow:
-        await handlers.handle(
+        await _notify_handler(app, "comment.created")(
             Event(
                 id=uuid.uuid4(),
                 name="comment.created",
@@ -296,7 +354,7 @@ async def test_a_redelivered_event_makes_one_notification(client, app):
         event = Event(row.id, row.name, dict(row.payload), row.occurred_at)
     for _ in range(2):
         async with app.state.platform.database.unit_of_work() as uow:
-            await handlers.handle(event, uow)
+            await _notify_handler(app, event.name)(event, uow)
             await uow.commit()
     assert await types_of(client, ann) == ["reaction"]
     assert await row_count(app) == 1

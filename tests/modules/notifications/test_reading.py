@@ -195,6 +195,54 @@ async def test_mark_read_all_read_and_cached_unread_count(client, app):
     }
 
 
+async def _dm(client, sender, to, content):
+    response = await client.post(
+        f"{API}/users/{to.username}/messages", json={"content": content}, headers=sender.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _read_conversation(client, user, conversation_id, **body):
+    response = await client.post(
+        f"{API}/conversations/{conversation_id}/read", json=body, headers=user.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_reading_a_conversation_reads_its_message_notifications(client, app):
+    ann, bo, cy = await users(client, 3)
+    first = await _dm(client, bo, ann, "one")
+    await _dm(client, bo, ann, "two")
+    await _dm(client, cy, ann, "another chat")
+    await settle(app)
+    assert await unread_count(client, ann) == 3
+    chat = first["conversation_id"]
+
+    # Up to the first message: only its notification is read.
+    await _read_conversation(client, ann, chat, message_id=first["id"])
+    await settle(app)
+    assert await unread_count(client, ann) == 2
+    read = {n["message"]: n["read_at"] is not None for n in await notifications(client, ann)}
+    assert read == {"one": True, "two": False, "another chat": False}
+
+    # Up to the latest: Bo's chat is done; Cy's conversation is untouched, and so is Bo's side.
+    await _read_conversation(client, ann, chat)
+    await settle(app)
+    assert await unread_count(client, ann) == 1
+    assert [n["message"] for n in await notifications(client, ann) if n["read_at"] is None] == [
+        "another chat"
+    ]
+    await _read_conversation(client, bo, chat)
+    await settle(app)
+    assert await unread_count(client, ann) == 1
+
+    # A message after the read is unread again.
+    await _dm(client, bo, ann, "three")
+    await settle(app)
+    assert await unread_count(client, ann) == 2
+
+
 async def test_block_after_the_fact_and_deleted_posts_hide_notifications(client, app):
     ann, bo, cy = await users(client, 3)
     mine = await post(client, ann)

@@ -11,6 +11,8 @@ from townsquare.modules.messaging.models import Conversation, Message, MessageTy
 
 #: Outbox event, one per message a person sent (not for system messages).
 MESSAGE_SENT = "message.sent"
+#: Outbox event: a member's read watermark moved (their notifications about it follow).
+MESSAGES_READ = "conversation.messages_read"
 
 # Live stream event types (``kit.realtime.publish_to_users``).
 LIVE_MESSAGE_CREATED = "message.created"
@@ -56,4 +58,12 @@ def sent(
         "preview": preview_of(message),
         "notify_user_ids": sorted(str(user_id) for user_id in notify_user_ids),
         "mentioned_user_ids": sorted(str(user_id) for user_id in mentioned_user_ids),
+    }
+
+
+def read(member_id: uuid.UUID, conversation_id: uuid.UUID, up_to: uuid.UUID) -> dict[str, Any]:
+    return {
+        "user_id": str(member_id),
+        "conversation_id": str(conversation_id),
+        "up_to_message_id": str(up_to),
     }

@@ -174,6 +174,24 @@ async def get_member(
     )
 
 
+async def read_watermarks(
+    session: AsyncSession, conversation_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The last message each of ``user_ids`` has read in the conversation (message ids are
+    time-ordered, so it covers every id up to it); members who read nothing are left out."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(ConversationMember.user_id, ConversationMember.last_read_message_id).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id.in_(ids),
+            ConversationMember.last_read_message_id.is_not(None),
+        )
+    )
+    return {user_id: last_read for user_id, last_read in rows if last_read is not None}
+
+
 async def members_by_user(
     session: AsyncSession, conversation_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, ConversationMember]:
@@ -206,6 +224,24 @@ async def active_members(
 
 async def active_member_ids(session: AsyncSession, conversation_id: uuid.UUID) -> list[uuid.UUID]:
     return [member.user_id for member in await active_members(session, conversation_id)]
+
+
+async def active_members_and_blocks(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[list[ConversationMember], set[uuid.UUID]]:
+    """``active_members`` and ``blocked_member_ids`` for ``user_id`` in one query: every member
+    (past ones too, for the blocks) with a blocked-either-way flag."""
+    blocked_flag = social.blocked_either_way_clause(user_id, ConversationMember.user_id)
+    rows = (
+        await session.execute(
+            select(ConversationMember, blocked_flag.label("blocked"))
+            .where(ConversationMember.conversation_id == conversation_id)
+            .order_by(ConversationMember.joined_at, ConversationMember.id)
+        )
+    ).all()
+    active = [member for member, _ in rows if member.left_at is None]
+    blocked = {member.user_id for member, flag in rows if flag and member.user_id != user_id}
+    return active, blocked
 
 
 async def blocked_member_ids(

@@ -349,8 +349,9 @@ async def _send(
     # The sender has read up to their own message.
     access.member.last_read_message_id = message.id
     access.member.last_read_at = message.created_at
-    members = await repository.active_members(session, conversation.id)
-    blocked = await repository.blocked_member_ids(session, conversation.id, sender_id)
+    members, blocked = await repository.active_members_and_blocks(
+        session, conversation.id, sender_id
+    )
     mentioned = await _link_mentions(session, message, members, blocked, is_new=True)
     others = [m for m in members if m.user_id != sender_id and m.user_id not in blocked]
     record_event(
@@ -363,7 +364,14 @@ async def _send(
             mentioned_user_ids=mentioned,
         ),
     )
-    view = (await _views(session, sender_id, conversation.id, None, [message], now))[0]
+    # What the view would read again is known here: no replied-to message to load, the
+    # mentions just linked, the blocks just read (the sender is the viewer).
+    known = _Known(
+        blocked=blocked,
+        mentions={message.id: sorted(mentioned)},
+        replies=None if reply_to_id is not None else {},
+    )
+    view = (await _views(session, sender_id, conversation.id, None, [message], now, known))[0]
     await _publish_message(
         session,
         events.LIVE_MESSAGE_CREATED,
@@ -484,10 +492,14 @@ async def edit_message(
         message.content = content
         message.edited_at = now
         await session.flush()
-        members = await repository.active_members(session, message.conversation_id)
-        blocked = await repository.blocked_member_ids(session, message.conversation_id, viewer_id)
+        members, blocked = await repository.active_members_and_blocks(
+            session, message.conversation_id, viewer_id
+        )
         await _link_mentions(session, message, members, blocked, is_new=False)
-        view = (await _views(session, viewer_id, message.conversation_id, None, [message], now))[0]
+        known = _Known(blocked=blocked)
+        [view] = await _views(
+            session, viewer_id, message.conversation_id, None, [message], now, known
+        )
         recipients = [m.user_id for m in members if m.user_id not in blocked]
         await _publish_message(session, events.LIVE_MESSAGE_EDITED, view, recipients, None, now)
         return view
@@ -503,10 +515,13 @@ async def delete_message(
     if not await repository.mark_deleted(session, message.id, now):
         return
     await session.refresh(message)
-    view = (await _views(session, viewer_id, message.conversation_id, None, [message], now))[0]
-    members = await repository.active_member_ids(session, message.conversation_id)
-    blocked = await repository.blocked_member_ids(session, message.conversation_id, viewer_id)
-    recipients = [user_id for user_id in members if user_id not in blocked]
+    members, blocked = await repository.active_members_and_blocks(
+        session, message.conversation_id, viewer_id
+    )
+    [view] = await _views(
+        session, viewer_id, message.conversation_id, None, [message], now, _Known(blocked=blocked)
+    )
+    recipients = [m.user_id for m in members if m.user_id not in blocked]
     await _publish_message(session, events.LIVE_MESSAGE_DELETED, view, recipients, None, now)
 
 
@@ -756,7 +771,7 @@ async def mark_read(
     message_id: uuid.UUID | None,
 ) -> ReadReceiptOut:
     """Read up to a message (or the latest); the watermark only moves forwards. The receipt
-    goes live to the other members."""
+    goes live to the other members; ``conversation.messages_read`` tells the notifications."""
     access = await _access(session, viewer_id, conversation_id, write=True)
     now = utcnow()
     if message_id is not None:
@@ -779,12 +794,16 @@ async def mark_read(
         member.last_read_message_id = target_id
         member.last_read_at = now
         await session.flush()
+        record_event(
+            session, events.MESSAGES_READ, events.read(viewer_id, conversation_id, target_id)
+        )
         receipt = _receipt(member)
-        members = await repository.active_member_ids(session, conversation_id)
-        blocked = await repository.blocked_member_ids(session, conversation_id, viewer_id)
+        members, blocked = await repository.active_members_and_blocks(
+            session, conversation_id, viewer_id
+        )
         await publish_to_users(
             session,
-            [user_id for user_id in members if user_id not in blocked],
+            [m.user_id for m in members if m.user_id not in blocked],
             events.LIVE_CONVERSATION_READ,
             receipt.model_dump(mode="json"),
         )
@@ -904,12 +923,8 @@ async def typing_recipients(
     member = await repository.get_member(session, conversation_id, user_id)
     if not policy.is_active(member):
         raise ConversationNotFound()
-    blocked = await repository.blocked_member_ids(session, conversation_id, user_id)
-    return [
-        other
-        for other in await repository.active_member_ids(session, conversation_id)
-        if other != user_id and other not in blocked
-    ]
+    members, blocked = await repository.active_members_and_blocks(session, conversation_id, user_id)
+    return [m.user_id for m in members if m.user_id != user_id and m.user_id not in blocked]
 
 
 # --- presenting messages
@@ -925,6 +940,15 @@ async def _cards(
     }
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What a caller of ``_views`` has read already (None: read it)."""
+
+    blocked: set[uuid.UUID] | None = None
+    mentions: dict[uuid.UUID, list[uuid.UUID]] | None = None
+    replies: dict[uuid.UUID, Message] | None = None
+
+
 async def _views(
     session: AsyncSession,
     viewer_id: uuid.UUID | None,
@@ -932,6 +956,7 @@ async def _views(
     left_at: datetime | None,
     messages: Sequence[Message],
     now: datetime,
+    known: _Known = _Known(),
 ) -> list[MessageOut]:
     """Messages of one conversation as member ``viewer_id`` (who left at ``left_at``, if
     they did) sees them, in a constant number of queries whatever their number: cards,
@@ -939,15 +964,21 @@ async def _views(
     viewer (system messages for live events) nothing viewer-specific is loaded."""
     people = {m.sender_id for m in messages} | {m.subject_id for m in messages}
     cards = await _cards(session, [p for p in people if p is not None])
-    mentions = await repository.mentions_of(session, [m.id for m in messages])
-    replies = await repository.messages_by_id(
-        session, [m.reply_to_id for m in messages if m.reply_to_id is not None]
-    )
-    blocked = (
-        await repository.blocked_member_ids(session, conversation_id, viewer_id)
-        if viewer_id is not None
-        else set()
-    )
+    mentions = known.mentions
+    if mentions is None:
+        mentions = await repository.mentions_of(session, [m.id for m in messages])
+    replies = known.replies
+    if replies is None:
+        replies = await repository.messages_by_id(
+            session, [m.reply_to_id for m in messages if m.reply_to_id is not None]
+        )
+    blocked = known.blocked
+    if blocked is None:
+        blocked = (
+            await repository.blocked_member_ids(session, conversation_id, viewer_id)
+            if viewer_id is not None
+            else set()
+        )
     shared_ids = [m.shared_post_id for m in messages if m.shared_post_id is not None]
     shared = {
         post.id: post

@@ -8,6 +8,7 @@ type): a redelivered event changes nothing.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from townsquare.kit.db import UnitOfWork
@@ -289,24 +290,39 @@ BUILDERS = {
 }
 
 
-async def handle(event: Event, uow: UnitOfWork) -> None:
-    """Notify each recipient the event names (the policy may refuse some), all at once."""
-    await service.notify_all(uow.session, event.id, BUILDERS[event.name](event))
-
-
 def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
+    batched_email_delay = timedelta(seconds=platform.settings.message_email_delay_seconds)
+
+    async def handle(event: Event, uow: UnitOfWork) -> None:
+        """Notify each recipient the event names (the policy may refuse some), all at once."""
+        notices = BUILDERS[event.name](event)
+        await service.notify_all(
+            uow.session, event.id, notices, batched_email_delay=batched_email_delay
+        )
+
     async def email(event: Event, uow: UnitOfWork) -> None:
         await tasks.send_instant_email(platform, uow, _id(event.payload, "notification_id"))
 
     async def comment_deleted(event: Event, uow: UnitOfWork) -> None:
         await service.remove_about_target(uow.session, _id(event.payload, "comment_id"))
 
+    async def conversation_read(event: Event, uow: UnitOfWork) -> None:
+        p = event.payload
+        await service.conversation_read(
+            uow.session,
+            _id(p, "user_id"),
+            _id(p, "conversation_id"),
+            _id(p, "up_to_message_id"),
+        )
+
     async def blocked(event: Event, uow: UnitOfWork) -> None:
         p = event.payload
         service.forget_unread_counts(uow.session, [_id(p, "blocker_id"), _id(p, "blocked_id")])
 
     for name in BUILDERS:
-        handlers.on(name, handle)
+        # The key it had as a module-level function: deliveries already queued keep working.
+        handlers.on(name, handle, key=f"{__name__}.handle")
     handlers.on(events.EMAIL_REQUESTED, email)
     handlers.on(comments_events.COMMENT_DELETED, comment_deleted)
     handlers.on(social_events.BLOCKED, blocked)
+    handlers.on(messaging_events.MESSAGES_READ, conversation_read)

@@ -3,7 +3,8 @@
 Creating (``may_notify``, Python, run by each handler in its own transaction): the recipient is
 not the actor, has not muted the actor, no block stands either way, the actor's account is not
 hidden, the recipient may see the target (the post, for reactions, comments, replies, mentions
-and shares: ``posts.policy``), and the recipient's in-app preference for the type is on.
+and shares: ``posts.policy``), has not already read the chat message it is about (the job may
+run after they read it), and the recipient's in-app preference for the type is on.
 
 Reading (``visible_notifications_clause``, SQL, every list, group and count): only the viewer's
 own notifications; not those whose actor is now blocked either way or hidden; not those about a
@@ -39,6 +40,11 @@ EMAIL_BY_DEFAULT = frozenset(
 )
 
 
+#: Chat: an instant email waits a little (``message_email_delay_seconds``) and then covers
+#: every message of the conversation the person has not read by then, in one mail.
+BATCHED_EMAIL_TYPES = frozenset({NotificationType.MESSAGE})
+
+
 def default_enabled(type_: NotificationType, channel: Channel) -> bool:
     """A preference nobody stored: in-app and push on for every type, email per the list."""
     if channel is Channel.EMAIL:
@@ -56,6 +62,8 @@ class RecipientFacts:
     #: None when the notification has no post to see (follows, friend requests, messages).
     may_see_post: bool | None
     in_app_enabled: bool
+    #: A chat message the recipient has read in the conversation already.
+    message_read: bool
 
 
 def may_notify(recipient_id: uuid.UUID, actor_id: uuid.UUID | None, facts: RecipientFacts) -> bool:
@@ -64,7 +72,7 @@ def may_notify(recipient_id: uuid.UUID, actor_id: uuid.UUID | None, facts: Recip
             return False
         if facts.muted_actor or facts.blocked_either_way or facts.actor_hidden:
             return False
-    if facts.may_see_post is False:
+    if facts.may_see_post is False or facts.message_read:
         return False
     return facts.in_app_enabled
 

@@ -38,6 +38,7 @@ from townsquare.modules.notifications.models import (
     NotificationDigest,
     NotificationPreference,
     NotificationType,
+    TargetType,
 )
 
 #: Unread counts stop here ("99+" style); counting further is work nobody reads.
@@ -201,6 +202,31 @@ async def mark_read(
     )
 
 
+async def mark_conversation_read(
+    session: AsyncSession,
+    viewer_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    up_to_message_id: uuid.UUID,
+    now: datetime,
+) -> int:
+    """Mark read the viewer's notifications about messages of the conversation up to
+    ``up_to_message_id``: ids are time-ordered and their canonical text sorts the same, so
+    the ``message_id`` in the notification's data compares as text on both databases."""
+    result = await session.execute(
+        update(Notification)
+        .where(
+            Notification.recipient_id == viewer_id,
+            Notification.read_at.is_(None),
+            Notification.target_type == TargetType.CONVERSATION,
+            Notification.target_id == conversation_id,
+            Notification.data["message_id"].as_string() <= str(up_to_message_id),
+        )
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
 async def mark_all_read(
     session: AsyncSession, viewer_id: uuid.UUID, now: datetime, group_key: str | None
 ) -> int:
@@ -354,6 +380,70 @@ async def claim_for_email(session: AsyncSession, notification_id: uuid.UUID, now
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
+
+
+async def groups_awaiting_email(
+    session: AsyncSession,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    *,
+    since: datetime,
+    excluding: Sequence[uuid.UUID],
+) -> set[tuple[uuid.UUID, str]]:
+    """Which (recipient, group) pairs have an instant notification made since ``since`` (other
+    than ``excluding``) still waiting for its email: over the partial pending-email index."""
+    recipients = {recipient for recipient, _ in pairs}
+    rows = await session.execute(
+        select(Notification.recipient_id, Notification.group_key)
+        .where(
+            Notification.email_frequency == Frequency.INSTANT,
+            Notification.emailed_at.is_(None),
+            Notification.recipient_id.in_(recipients),
+            Notification.created_at >= since,
+            Notification.group_key.in_({group for _, group in pairs}),
+            Notification.id.not_in(excluding),
+        )
+        .distinct()
+    )
+    wanted = set(pairs)
+    return {(row.recipient_id, row.group_key) for row in rows} & wanted
+
+
+async def claim_group_for_email(
+    session: AsyncSession, recipient_id: uuid.UUID, group_key: str, now: datetime
+) -> list[uuid.UUID]:
+    """Mark every instant notification of the recipient's group emailed, if nobody did yet;
+    returns their ids (locked until commit: a concurrent claim waits, then finds none)."""
+    result = await session.scalars(
+        update(Notification)
+        .where(
+            Notification.recipient_id == recipient_id,
+            Notification.email_frequency == Frequency.INSTANT,
+            Notification.emailed_at.is_(None),
+            Notification.group_key == group_key,
+            Notification.created_at <= now,
+        )
+        .values(emailed_at=now)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result)
+
+
+async def visible_unread(
+    session: AsyncSession, viewer_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime
+) -> list[Notification]:
+    """Those of ``ids`` the viewer still sees and has not read, oldest first."""
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(
+                Notification.id.in_(ids),
+                Notification.read_at.is_(None),
+                policy.visible_notifications_clause(viewer_id, now),
+            )
+            .order_by(Notification.id)
+        )
+    )
 
 
 async def due_digests(

@@ -34,6 +34,7 @@ from townsquare.kit.pagination import (
 from townsquare.kit.realtime import publish_to_users
 from townsquare.modules.accounts import repository as accounts
 from townsquare.modules.accounts.models import AccountStatus
+from townsquare.modules.messaging import repository as messaging
 from townsquare.modules.notifications import emails, policy, repository
 from townsquare.modules.notifications.events import EMAIL_REQUESTED
 from townsquare.modules.notifications.models import (
@@ -124,13 +125,16 @@ async def notify_all(
     source_event_id: uuid.UUID,
     notices: Sequence[Notice],
     now: datetime | None = None,
+    *,
+    batched_email_delay: timedelta = timedelta(0),
 ) -> list[Notification]:
     """Create the notifications the policy allows, at most once per (recipient, event, type).
 
     The facts the policy needs are read for all recipients at once, so one event costs the same
     few queries whether it tells one person or a 250-member group. Each new notification is
     published to its recipient's stream, clears their unread count, and (instant email) asks
-    for its mail in a job of its own.
+    for its mail in a job of its own; a chat message's mail waits ``batched_email_delay`` and
+    takes along what else its conversation brings meanwhile (``_request_instant_emails``).
     """
     now = now or utcnow()
     notices = [n for n in notices if n.actor_id != n.recipient_id]
@@ -171,31 +175,73 @@ async def notify_all(
         card = cards.get(notification.actor_id) if notification.actor_id else None
         out = _out(notification, card).model_dump(mode="json")
         await publish_to_users(session, [notification.recipient_id], STREAM_EVENT, out)
-        if notification.email_frequency is Frequency.INSTANT:
-            record_event(session, EMAIL_REQUESTED, {"notification_id": str(notification.id)})
+    await _request_instant_emails(session, made, batched_email_delay, now)
     return made
 
 
-_FactsKey = tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]
+async def _request_instant_emails(
+    session: AsyncSession, made: Sequence[Notification], batch_delay: timedelta, now: datetime
+) -> None:
+    """One email job per new instant notification, except for chat messages
+    (``policy.BATCHED_EMAIL_TYPES``): their job waits ``batch_delay`` and then mails every
+    message of the conversation still unread (``batched_email``), so only the first
+    notification of a conversation in that window asks for one. (Two concurrent first ones
+    both ask; the second job finds nothing left to send.)"""
+    instant = [n for n in made if n.email_frequency is Frequency.INSTANT]
+    batched = [n for n in instant if n.type in policy.BATCHED_EMAIL_TYPES]
+    waiting: set[tuple[uuid.UUID, str]] = set()
+    if batched and batch_delay:
+        waiting = await repository.groups_awaiting_email(
+            session,
+            [(n.recipient_id, n.group_key) for n in batched],
+            since=now - batch_delay,
+            excluding=[n.id for n in batched],
+        )
+    for notification in instant:
+        delay = None
+        if notification.type in policy.BATCHED_EMAIL_TYPES:
+            if (notification.recipient_id, notification.group_key) in waiting:
+                continue
+            delay = batch_delay
+        payload = {"notification_id": str(notification.id)}
+        record_event(session, EMAIL_REQUESTED, payload, delay=delay)
+
+
+_FactsKey = tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None, uuid.UUID | None]
 
 
 def _key(notice: Notice) -> _FactsKey:
-    return notice.recipient_id, notice.actor_id, notice.post_id
+    chat = _chat_message(notice.target_type, notice.target_id, notice.data)
+    return notice.recipient_id, notice.actor_id, notice.post_id, chat[1] if chat else None
+
+
+def _chat_message(
+    target_type: TargetType | None, target_id: uuid.UUID | None, data: dict[str, Any] | None
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(conversation, message) of a notice or notification about a chat message."""
+    message_id = (data or {}).get("message_id")
+    if target_type is not TargetType.CONVERSATION or target_id is None or not message_id:
+        return None
+    return target_id, uuid.UUID(message_id)
 
 
 async def _recipient_facts(
     session: AsyncSession, notices: Sequence[Notice], now: datetime
 ) -> dict[_FactsKey, policy.RecipientFacts]:
     """What ``policy.may_notify`` needs for each notice: a query per distinct actor (mutes and
-    blocks of all recipients, whether the actor is hidden) and per distinct post (who of the
-    recipients may see it); an event usually has one of each."""
+    blocks of all recipients, whether the actor is hidden), per distinct post (who of the
+    recipients may see it) and per conversation (how far the recipients have read); an event
+    usually has one of each."""
     by_actor: dict[uuid.UUID, set[uuid.UUID]] = {}
     by_post: dict[uuid.UUID, set[uuid.UUID]] = {}
+    by_conversation: dict[uuid.UUID, set[uuid.UUID]] = {}
     for n in notices:
         if n.actor_id is not None:
             by_actor.setdefault(n.actor_id, set()).add(n.recipient_id)
         if n.post_id is not None:
             by_post.setdefault(n.post_id, set()).add(n.recipient_id)
+        if (chat := _chat_message(n.target_type, n.target_id, n.data)) is not None:
+            by_conversation.setdefault(chat[0], set()).add(n.recipient_id)
     muted: dict[uuid.UUID, set[uuid.UUID]] = {}
     blocked: dict[uuid.UUID, set[uuid.UUID]] = {}
     hidden: set[uuid.UUID] = set()
@@ -210,6 +256,10 @@ async def _recipient_facts(
         post_id: await posts.viewers_who_may_see(session, post_id, recipients, now)
         for post_id, recipients in by_post.items()
     }
+    read_up_to = {
+        conversation_id: await messaging.read_watermarks(session, conversation_id, recipients)
+        for conversation_id, recipients in by_conversation.items()
+    }
     return {
         _key(n): policy.RecipientFacts(
             muted_actor=n.actor_id is not None and n.recipient_id in muted[n.actor_id],
@@ -217,9 +267,26 @@ async def _recipient_facts(
             actor_hidden=n.actor_id in hidden,
             may_see_post=None if n.post_id is None else n.recipient_id in may_see[n.post_id],
             in_app_enabled=True,  # filtered before the facts were read
+            message_read=_message_read(
+                _chat_message(n.target_type, n.target_id, n.data), n.recipient_id, read_up_to
+            ),
         )
         for n in notices
     }
+
+
+def _message_read(
+    chat: tuple[uuid.UUID, uuid.UUID] | None,
+    reader_id: uuid.UUID,
+    read_up_to: dict[uuid.UUID, dict[uuid.UUID, uuid.UUID]],
+) -> bool:
+    """Whether ``reader_id`` has read the chat message (their conversation's read watermark
+    is at or past it: message ids are time-ordered)."""
+    if chat is None:
+        return False
+    conversation_id, message_id = chat
+    watermark = read_up_to.get(conversation_id, {}).get(reader_id)
+    return watermark is not None and message_id <= watermark
 
 
 def _row(
@@ -279,6 +346,21 @@ async def remove_about_target(session: AsyncSession, target_id: uuid.UUID) -> No
     """The target is gone (a deleted comment): its notifications go too."""
     for recipient in await repository.delete_about_target(session, target_id):
         invalidate_after_commit(session, unread_cache_key(recipient))
+
+
+async def conversation_read(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    up_to_message_id: uuid.UUID,
+) -> None:
+    """The user read the conversation up to a message: its message and mention notifications
+    up to there are read too (the chat was seen; the bell should not say otherwise)."""
+    marked = await repository.mark_conversation_read(
+        session, user_id, conversation_id, up_to_message_id, utcnow()
+    )
+    if marked:
+        invalidate_after_commit(session, unread_cache_key(user_id))
 
 
 def forget_unread_counts(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> None:
@@ -540,6 +622,8 @@ async def instant_email(
     notification = await session.get(Notification, notification_id)
     if notification is None or notification.emailed_at is not None:
         return None
+    if notification.type in policy.BATCHED_EMAIL_TYPES:
+        return await batched_email(session, settings, notification, now)
     if not await repository.claim_for_email(session, notification_id, now):
         return None
     recipient = notification.recipient_id
@@ -551,6 +635,54 @@ async def instant_email(
     return emails.single(
         settings, address, notification.title, notification.message, notification.action_url
     )
+
+
+#: Most messages quoted in one batched message mail (the count says how many there were).
+BATCHED_EMAIL_MAX_QUOTED = 10
+
+
+async def batched_email(
+    session: AsyncSession, settings: Settings, first: Notification, now: datetime
+) -> Mail | None:
+    """The messages of ``first``'s conversation waiting for their email, in one mail: claims
+    (marks emailed) every instant notification of the recipient's group, then tells only
+    those still unread, both as a notification and in the conversation (its read
+    watermark), and still visible; None if nothing is left to tell."""
+    recipient = first.recipient_id
+    claimed = await repository.claim_group_for_email(session, recipient, first.group_key, now)
+    if not claimed:
+        return None
+    unread = await repository.visible_unread(session, recipient, claimed, now)
+    conversation_id = first.target_id
+    if unread and conversation_id is not None:
+        read_up_to = {
+            conversation_id: await messaging.read_watermarks(session, conversation_id, [recipient])
+        }
+        unread = [
+            n
+            for n in unread
+            if not _message_read(
+                _chat_message(n.target_type, n.target_id, n.data), recipient, read_up_to
+            )
+        ]
+    if not unread:
+        return None
+    address = await _email_address(session, recipient)
+    if address is None:
+        return None
+    newest = unread[-1]
+    more = len(unread) - 1
+    title = f"{newest.title} (+{more} more)" if more else newest.title
+    quoted = unread[-BATCHED_EMAIL_MAX_QUOTED:]
+    lines = [n.message or "" for n in quoted]
+    senders = {n.actor_id for n in quoted if n.actor_id is not None}
+    if len(senders) > 1:  # a group chat: say who wrote what
+        cards = await profiles_service.get_cards(session, senders)
+        lines = [
+            f"{cards[n.actor_id].display_name}: {line}" if n.actor_id in cards else line
+            for n, line in zip(quoted, lines, strict=True)
+        ]
+    return emails.single(settings, address, title, "\n".join(lines), newest.action_url)
 
 
 async def digest_email(
