@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +39,18 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import ForeignKey, Index, String, Table, Text, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
@@ -50,6 +61,7 @@ from townsquare.config import Settings
 from townsquare.kit.db import Database
 from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
 from townsquare.kit.models import Base, utcnow
+from townsquare.kit.sql import dialect_name, insert_for
 
 log = structlog.get_logger(__name__)
 EVENTS_DISPATCHED = Counter(
@@ -255,19 +267,8 @@ class OutboxRelay:
         now = utcnow()
         async with self._database.unit_of_work() as uow:
             session = uow.session
-            events = (
-                await session.execute(
-                    select(OutboxEvent.id, OutboxEvent.name)
-                    .where(
-                        OutboxEvent.dispatched_at.is_(None),
-                        OutboxEvent.dead_at.is_(None),
-                        OutboxEvent.available_at <= now,
-                    )
-                    .order_by(OutboxEvent.available_at, OutboxEvent.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            due_now = {"now": now, "limit": self.batch_size}
+            events = (await session.execute(_DUE_EVENTS, due_now)).all()
             unhandled: list[str] = []
             if events:
                 rows = []
@@ -280,27 +281,9 @@ class OutboxRelay:
                     ]
                 if rows:
                     await _insert_ignore(session, rows)
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([event_id for event_id, _ in events]))
-                    .values(dispatched_at=now, attempts=OutboxEvent.attempts + 1)
-                )
-            due = (
-                await session.execute(
-                    select(EventDelivery, OutboxEvent.name)
-                    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
-                    .where(
-                        EventDelivery.done_at.is_(None),
-                        EventDelivery.dead_at.is_(None),
-                        EventDelivery.available_at <= now,
-                    )
-                    .order_by(
-                        EventDelivery.available_at, EventDelivery.event_id, EventDelivery.handler
-                    )
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True, of=EventDelivery)
-                )
-            ).all()
+                dispatched = [event_id for event_id, _ in events]
+                await session.execute(_MARK_DISPATCHED, {"ids": dispatched, "now": now})
+            due = (await session.execute(_DUE_DELIVERIES, due_now)).all()
             handed: list[tuple[uuid.UUID, str]] = []
             expired: list[str] = []
             for delivery, name in due:
@@ -334,11 +317,7 @@ class OutboxRelay:
         async with self._database.unit_of_work() as uow:
             found = (
                 await uow.session.execute(
-                    select(EventDelivery, OutboxEvent)
-                    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
-                    .where(EventDelivery.event_id == event_id, EventDelivery.handler == key)
-                    .with_for_update(of=EventDelivery)
-                    .execution_options(populate_existing=True)
+                    _DELIVERY_WITH_EVENT, {"event_id": event_id, "handler": key}
                 )
             ).first()
             delivery, row = found if found is not None else (None, None)
@@ -421,13 +400,60 @@ class OutboxRelay:
             await receiver.listen(finish)
 
 
+# The relay's and the job's statements, built once over bind parameters (they run for every
+# event; building and cache-keying a statement costs more than running one of these).
+
+_DUE_EVENTS = (
+    select(OutboxEvent.id, OutboxEvent.name)
+    .where(
+        OutboxEvent.dispatched_at.is_(None),
+        OutboxEvent.dead_at.is_(None),
+        OutboxEvent.available_at <= bindparam("now"),
+    )
+    .order_by(OutboxEvent.available_at, OutboxEvent.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_MARK_DISPATCHED = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id.in_(bindparam("ids", expanding=True)))
+    .values(dispatched_at=bindparam("now"), attempts=OutboxEvent.attempts + 1)
+)
+_DUE_DELIVERIES = (
+    select(EventDelivery, OutboxEvent.name)
+    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+    .where(
+        EventDelivery.done_at.is_(None),
+        EventDelivery.dead_at.is_(None),
+        EventDelivery.available_at <= bindparam("now"),
+    )
+    .order_by(EventDelivery.available_at, EventDelivery.event_id, EventDelivery.handler)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=EventDelivery)
+)
+_DELIVERY_WITH_EVENT = (
+    select(EventDelivery, OutboxEvent)
+    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+    .where(
+        EventDelivery.event_id == bindparam("event_id"),
+        EventDelivery.handler == bindparam("handler"),
+    )
+    .with_for_update(of=EventDelivery)
+    .execution_options(populate_existing=True)
+)
+
+
 async def _insert_ignore(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert delivery rows, skipping those that exist (a second relay of the same event)."""
+    statement = _insert_deliveries(dialect_name(session))
+    await session.execute(statement, rows)  # rows as parameters: one multi-row INSERT
+
+
+@functools.cache
+def _insert_deliveries(dialect: str) -> Any:
     table = EventDelivery.__table__
     assert isinstance(table, Table)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=["event_id", "handler"])
-    await session.execute(statement, rows)  # rows as parameters: compiled once, cached
+    return insert_for(dialect, table).on_conflict_do_nothing(index_elements=["event_id", "handler"])
 
 
 # --- retention

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -47,8 +48,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,6 +56,7 @@ from townsquare.config import Settings
 from townsquare.kit.db import Database, before_commit, on_commit
 from townsquare.kit.models import Base, utcnow
 from townsquare.kit.redis import REDIS_ERRORS
+from townsquare.kit.sql import dialect_name, insert_for
 
 log = structlog.get_logger(__name__)
 
@@ -139,11 +140,6 @@ def bind_hub(database: Database, hub: Hub) -> None:
     database.session_extras[_HUB] = hub
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
-
-
 async def publish_to_users(
     session: AsyncSession, user_ids: Iterable[uuid.UUID], event_type: str, data: dict[str, Any]
 ) -> None:
@@ -182,18 +178,25 @@ class _Pending:
         delivery.frames.extend(frames)
 
 
+@functools.cache
+def _bump_heads(dialect: str) -> Any:
+    """Add each row's ``last_seq`` to its user's stream head (created at zero); returns them."""
+    heads = StreamHead.__table__
+    assert isinstance(heads, Table)
+    upsert = insert_for(dialect, heads)
+    return upsert.on_conflict_do_update(
+        index_elements=["user_id"], set_={"last_seq": heads.c.last_seq + upsert.excluded.last_seq}
+    ).returning(heads.c.user_id, heads.c.last_seq)
+
+
 async def _store(session: AsyncSession, items: Sequence[_Publish]) -> list[Frame]:
     """Number the events per user (in publish order) and insert them; returns their frames."""
     counts = Counter(user_id for ids, _, _ in items for user_id in ids)
-    heads = StreamHead.__table__
-    upsert = _insert(session, heads)
-    bump = upsert.on_conflict_do_update(
-        index_elements=["user_id"], set_={"last_seq": heads.c.last_seq + upsert.excluded.last_seq}
-    ).returning(heads.c.user_id, heads.c.last_seq)
-    # One statement bumps every head by its count (rows passed as parameters, not as values:
-    # SQLAlchemy sends them as one multi-row INSERT and compiles it once, not per call);
-    # sorted rows = one lock order for all writers.
+    # One statement bumps every head by its count (the rows go as parameters of a statement
+    # built once; SQLAlchemy sends them as one multi-row INSERT); sorted rows = one lock order
+    # for all writers.
     rows = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)]
+    bump = _bump_heads(dialect_name(session))
     last = {row.user_id: row.last_seq for row in (await session.execute(bump, rows)).all()}
     next_seq = {user_id: last[user_id] - counts[user_id] + 1 for user_id in counts}
     now = utcnow()

@@ -1,7 +1,12 @@
-"""Portable SQL helpers for what SQLAlchemy spells per dialect (upserts)."""
+"""Portable SQL helpers for what SQLAlchemy spells per dialect (upserts).
+
+Hot statements are built once and reused with their values as parameters: building and
+cache-keying a statement costs more Python time than PostgreSQL takes to run a short one.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, update
@@ -11,8 +16,25 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
+    return insert_for(dialect_name(session), table)
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT with the dialect's ``on_conflict_*`` methods."""
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table, conflict: tuple[str, ...], returning: str) -> Any:
+    return (
+        insert_for(dialect, table)
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(table.c[returning])
+    )
 
 
 async def insert_or_ignore(
@@ -44,13 +66,9 @@ async def insert_many_or_ignore(
         return []
     table = model.__table__
     assert isinstance(table, Table)
-    # The rows as parameters: one multi-row INSERT on the wire, compiled once and cached
-    # (``.values(rows)`` would compile a new statement on every call).
-    statement = (
-        _insert(session, table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c[returning])
-    )
+    # The rows as parameters of a statement built once: still one multi-row INSERT on the
+    # wire, but ``.values(rows)`` would build and compile a new statement on every call.
+    statement = _insert_ignoring(dialect_name(session), table, tuple(conflict), returning)
     return list((await session.execute(statement, rows)).scalars())
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     delete,
     func,
     or_,
@@ -105,12 +106,15 @@ async def get_or_create_direct(
     return conversation
 
 
+_DIRECT_BY_KEY = (
+    select(Conversation)
+    .where(Conversation.direct_key == bindparam("key"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def _direct_by_key(session: AsyncSession, key: str) -> Conversation | None:
-    return await session.scalar(
-        select(Conversation)
-        .where(Conversation.direct_key == key)
-        .execution_options(populate_existing=True)
-    )
+    return await session.scalar(_DIRECT_BY_KEY, {"key": key})
 
 
 def add_group(
@@ -137,16 +141,29 @@ def add_group(
     return conversation
 
 
+# The statements of every message sent are built once, over bind parameters: building and
+# cache-keying a statement costs more Python time than PostgreSQL takes to run one of these.
+
+_TOUCH_LAST_MESSAGE = (
+    update(Conversation)
+    .where(
+        Conversation.id == bindparam("conversation_id"),
+        Conversation.last_message_at <= bindparam("sent_at"),
+    )
+    .values(last_message_at=bindparam("sent_at"), last_message_id=bindparam("message_id"))
+)
+
+
 async def touch_last_message(session: AsyncSession, message: Message) -> None:
     """Move the conversation's sort key to ``message``; in SQL and only forwards, so
     concurrent senders leave the newest one."""
     await session.execute(
-        update(Conversation)
-        .where(
-            Conversation.id == message.conversation_id,
-            Conversation.last_message_at <= message.created_at,
-        )
-        .values(last_message_at=message.created_at, last_message_id=message.id)
+        _TOUCH_LAST_MESSAGE,
+        {
+            "conversation_id": message.conversation_id,
+            "sent_at": message.created_at,
+            "message_id": message.id,
+        },
     )
 
 
@@ -163,15 +180,25 @@ async def add_to_member_count(
 # --- members
 
 
+_MEMBER = select(ConversationMember).where(
+    ConversationMember.conversation_id == bindparam("conversation_id"),
+    ConversationMember.user_id == bindparam("user_id"),
+)
+
+
 async def get_member(
     session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
 ) -> ConversationMember | None:
-    return await session.scalar(
-        select(ConversationMember).where(
-            ConversationMember.conversation_id == conversation_id,
-            ConversationMember.user_id == user_id,
-        )
-    )
+    return await session.scalar(_MEMBER, {"conversation_id": conversation_id, "user_id": user_id})
+
+
+_READ_WATERMARKS = select(
+    ConversationMember.user_id, ConversationMember.last_read_message_id
+).where(
+    ConversationMember.conversation_id == bindparam("conversation_id"),
+    ConversationMember.user_id.in_(bindparam("user_ids", expanding=True)),
+    ConversationMember.last_read_message_id.is_not(None),
+)
 
 
 async def read_watermarks(
@@ -183,11 +210,7 @@ async def read_watermarks(
     if not ids:
         return {}
     rows = await session.execute(
-        select(ConversationMember.user_id, ConversationMember.last_read_message_id).where(
-            ConversationMember.conversation_id == conversation_id,
-            ConversationMember.user_id.in_(ids),
-            ConversationMember.last_read_message_id.is_not(None),
-        )
+        _READ_WATERMARKS, {"conversation_id": conversation_id, "user_ids": ids}
     )
     return {user_id: last_read for user_id, last_read in rows if last_read is not None}
 
@@ -226,17 +249,26 @@ async def active_member_ids(session: AsyncSession, conversation_id: uuid.UUID) -
     return [member.user_id for member in await active_members(session, conversation_id)]
 
 
+_MEMBERS_AND_BLOCKS = (
+    select(
+        ConversationMember,
+        social.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
+            "blocked"
+        ),
+    )
+    .where(ConversationMember.conversation_id == bindparam("conversation_id"))
+    .order_by(ConversationMember.joined_at, ConversationMember.id)
+)
+
+
 async def active_members_and_blocks(
     session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
 ) -> tuple[list[ConversationMember], set[uuid.UUID]]:
     """``active_members`` and ``blocked_member_ids`` for ``user_id`` in one query: every member
     (past ones too, for the blocks) with a blocked-either-way flag."""
-    blocked_flag = social.blocked_either_way_clause(user_id, ConversationMember.user_id)
     rows = (
         await session.execute(
-            select(ConversationMember, blocked_flag.label("blocked"))
-            .where(ConversationMember.conversation_id == conversation_id)
-            .order_by(ConversationMember.joined_at, ConversationMember.id)
+            _MEMBERS_AND_BLOCKS, {"conversation_id": conversation_id, "user_id": user_id}
         )
     ).all()
     active = [member for member, _ in rows if member.left_at is None]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Result,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -93,6 +94,14 @@ async def stored_preferences(
     return {(row.type, row.channel): row for row in rows}
 
 
+#: Built once over bind parameters (every notification job reads preferences): building and
+#: cache-keying a statement costs more than PostgreSQL takes to run it.
+_STORED_PREFERENCES = select(NotificationPreference).where(
+    NotificationPreference.user_id.in_(bindparam("user_ids", expanding=True)),
+    NotificationPreference.type.in_(bindparam("types", expanding=True)),
+)
+
+
 async def stored_preferences_for(
     session: AsyncSession, pairs: Iterable[tuple[uuid.UUID, NotificationType]]
 ) -> dict[tuple[uuid.UUID, NotificationType], dict[Channel, NotificationPreference]]:
@@ -101,10 +110,11 @@ async def stored_preferences_for(
     if not wanted:
         return {}
     rows = await session.scalars(
-        select(NotificationPreference).where(
-            NotificationPreference.user_id.in_({user for user, _ in wanted}),
-            NotificationPreference.type.in_({type_ for _, type_ in wanted}),
-        )
+        _STORED_PREFERENCES,
+        {
+            "user_ids": sorted({user for user, _ in wanted}),
+            "types": sorted({type_ for _, type_ in wanted}),
+        },
     )
     found: dict[tuple[uuid.UUID, NotificationType], dict[Channel, NotificationPreference]] = {}
     for row in rows:
@@ -382,6 +392,21 @@ async def claim_for_email(session: AsyncSession, notification_id: uuid.UUID, now
     return _rowcount(result) == 1
 
 
+#: Built once (a query of every chat-message notification job), like ``_STORED_PREFERENCES``.
+_GROUPS_AWAITING_EMAIL = (
+    select(Notification.recipient_id, Notification.group_key)
+    .where(
+        Notification.email_frequency == Frequency.INSTANT,
+        Notification.emailed_at.is_(None),
+        Notification.recipient_id.in_(bindparam("recipients", expanding=True)),
+        Notification.created_at >= bindparam("since"),
+        Notification.group_key.in_(bindparam("groups", expanding=True)),
+        Notification.id.not_in(bindparam("excluding", expanding=True)),
+    )
+    .distinct()
+)
+
+
 async def groups_awaiting_email(
     session: AsyncSession,
     pairs: Sequence[tuple[uuid.UUID, str]],
@@ -391,21 +416,16 @@ async def groups_awaiting_email(
 ) -> set[tuple[uuid.UUID, str]]:
     """Which (recipient, group) pairs have an instant notification made since ``since`` (other
     than ``excluding``) still waiting for its email: over the partial pending-email index."""
-    recipients = {recipient for recipient, _ in pairs}
     rows = await session.execute(
-        select(Notification.recipient_id, Notification.group_key)
-        .where(
-            Notification.email_frequency == Frequency.INSTANT,
-            Notification.emailed_at.is_(None),
-            Notification.recipient_id.in_(recipients),
-            Notification.created_at >= since,
-            Notification.group_key.in_({group for _, group in pairs}),
-            Notification.id.not_in(excluding),
-        )
-        .distinct()
+        _GROUPS_AWAITING_EMAIL,
+        {
+            "recipients": sorted({recipient for recipient, _ in pairs}),
+            "since": since,
+            "groups": sorted({group for _, group in pairs}),
+            "excluding": list(excluding),
+        },
     )
-    wanted = set(pairs)
-    return {(row.recipient_id, row.group_key) for row in rows} & wanted
+    return {(row.recipient_id, row.group_key) for row in rows} & set(pairs)
 
 
 async def claim_group_for_email(

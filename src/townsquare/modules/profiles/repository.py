@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -32,8 +32,19 @@ async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> Profile | No
     return await session.get(Profile, user_id)
 
 
+# Statements on every message sent and every notification made, built once over bind
+# parameters: building and cache-keying one costs more than PostgreSQL takes to run it.
+_PROFILE_BY_USERNAME = select(Profile).where(Profile.username == bindparam("username"))
+_MESSAGE_PERMISSIONS = select(UserSettings.user_id, UserSettings.allow_messages_from).where(
+    UserSettings.user_id.in_(bindparam("user_ids", expanding=True))
+)
+_SETTINGS_OF = select(UserSettings).where(
+    UserSettings.user_id.in_(bindparam("user_ids", expanding=True))
+)
+
+
 async def get_profile_by_username(session: AsyncSession, username: str) -> Profile | None:
-    return await session.scalar(select(Profile).where(Profile.username == username.lower()))
+    return await session.scalar(_PROFILE_BY_USERNAME, {"username": username.lower()})
 
 
 async def get_profile_and_privacy_by_username(
@@ -144,11 +155,7 @@ async def message_permissions(
     ids = list(set(user_ids))
     if not ids:
         return {}
-    rows = await session.execute(
-        select(UserSettings.user_id, UserSettings.allow_messages_from).where(
-            UserSettings.user_id.in_(ids)
-        )
-    )
+    rows = await session.execute(_MESSAGE_PERMISSIONS, {"user_ids": ids})
     return {user_id: permission for user_id, permission in rows}
 
 
@@ -159,7 +166,7 @@ async def settings_of(
     ids = list(set(user_ids))
     if not ids:
         return {}
-    rows = await session.scalars(select(UserSettings).where(UserSettings.user_id.in_(ids)))
+    rows = await session.scalars(_SETTINGS_OF, {"user_ids": ids})
     return {row.user_id: row for row in rows}
 
 

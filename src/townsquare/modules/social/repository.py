@@ -523,6 +523,25 @@ async def is_blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUI
     return bool(await session.scalar(select(blocked_either_way_clause(a, b))))
 
 
+def _muting_or_blocked_statement() -> CompoundSelect[uuid.UUID, str]:
+    """The tagged UNION ALL behind ``muting_or_blocked_with``, over ``:user_id`` and ``:ids``."""
+    user: BindParameter[uuid.UUID] = bindparam("user_id")
+    ids: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
+    return union_all(
+        select(Mute.owner_id, literal("mute")).where(Mute.muted_id == user, Mute.owner_id.in_(ids)),
+        select(Block.blocker_id, literal("block")).where(
+            Block.blocked_id == user, Block.blocker_id.in_(ids)
+        ),
+        select(Block.blocked_id, literal("block")).where(
+            Block.blocker_id == user, Block.blocked_id.in_(ids)
+        ),
+    )
+
+
+#: Built once, like ``_RELATIONS``: every notification job runs it.
+_MUTING_OR_BLOCKED = _muting_or_blocked_statement()
+
+
 async def muting_or_blocked_with(
     session: AsyncSession, user_id: uuid.UUID, others: Iterable[uuid.UUID]
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
@@ -532,16 +551,7 @@ async def muting_or_blocked_with(
     ids = sorted(set(others))
     if not ids:
         return set(), set()
-    muted = select(Mute.owner_id, literal("mute")).where(
-        Mute.muted_id == user_id, Mute.owner_id.in_(ids)
-    )
-    blocking = select(Block.blocker_id, literal("block")).where(
-        Block.blocked_id == user_id, Block.blocker_id.in_(ids)
-    )
-    blocked = select(Block.blocked_id, literal("block")).where(
-        Block.blocker_id == user_id, Block.blocked_id.in_(ids)
-    )
-    rows = (await session.execute(union_all(muted, blocking, blocked))).all()
+    rows = (await session.execute(_MUTING_OR_BLOCKED, {"user_id": user_id, "ids": ids})).all()
     return (
         {other for other, kind in rows if kind == "mute"},
         {other for other, kind in rows if kind == "block"},
