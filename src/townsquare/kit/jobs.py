@@ -231,9 +231,15 @@ class OutboxRelay:
     async def _kicked_drain(self) -> int:
         try:
             return await self.drain()
-        except BaseException:
-            self._kick_waiting = False  # it may have failed before its turn: let kicks start one
+        except asyncio.CancelledError:
+            self._kick_waiting = False  # it may have ended before its turn: let kicks start one
             raise
+        except Exception:
+            self._kick_waiting = False
+            # Nobody awaits a kick: log here (not "Task exception was never retrieved"). What it
+            # did not relay stays in the outbox for the next kick or the poll.
+            log.warning("outbox_kick_failed", exc_info=True)
+            return 0
 
     async def wait_idle(self) -> None:
         """Wait for background drains (and, in-process, their jobs) to finish."""
