@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    Table,
     Text,
     bindparam,
     delete,
@@ -51,7 +49,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq.acks import AcknowledgeType
@@ -61,7 +58,7 @@ from townsquare.config import Settings
 from townsquare.kit.db import Database
 from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
 from townsquare.kit.models import Base, utcnow
-from townsquare.kit.sql import dialect_name, insert_for
+from townsquare.kit.sql import insert_many_or_ignore
 
 log = structlog.get_logger(__name__)
 EVENTS_DISPATCHED = Counter(
@@ -134,7 +131,6 @@ def create_broker(settings: Settings) -> AsyncBroker:
 
 @dataclass(frozen=True)
 class _Claimed:
-    events: int
     deliveries: list[tuple[uuid.UUID, str]]
     #: A query hit its batch limit: more may be due right now.
     full: bool
@@ -286,7 +282,10 @@ class OutboxRelay:
                         {"event_id": event_id, "handler": k, "available_at": now} for k in keys
                     ]
                 if rows:
-                    await _insert_ignore(session, rows)
+                    # Skipping deliveries that exist (a second relay of the same event).
+                    await insert_many_or_ignore(
+                        session, EventDelivery, rows, ["event_id", "handler"], returning="event_id"
+                    )
                 dispatched = [event_id for event_id, _ in events]
                 await session.execute(_MARK_DISPATCHED, {"ids": dispatched, "now": now})
             due = (await session.execute(_DUE_DELIVERIES, due_now)).all()
@@ -311,7 +310,7 @@ class OutboxRelay:
         for name in expired:
             EVENTS_DISPATCHED.labels(name, "dead").inc()
         full = len(events) >= self.batch_size or len(due) >= self.batch_size
-        return _Claimed(len(events), handed, full)
+        return _Claimed(handed, full)
 
     # --- the job
 
@@ -326,13 +325,10 @@ class OutboxRelay:
                     _DELIVERY_WITH_EVENT, {"event_id": event_id, "handler": key}
                 )
             ).first()
-            delivery, row = found if found is not None else (None, None)
-            settled = delivery is not None and (
-                delivery.done_at is not None or delivery.dead_at is not None
-            )
-            if delivery is None or row is None or settled:
+            if found is None or found[0].done_at is not None or found[0].dead_at is not None:
                 EVENTS_DISPATCHED.labels(name, "duplicate").inc()
                 return "duplicate"
+            delivery, row = found
             name = row.name
             event = Event(row.id, row.name, dict(row.payload), row.occurred_at)
             handler = self._handlers.get(name, key)
@@ -447,19 +443,6 @@ _DELIVERY_WITH_EVENT = (
     .with_for_update(of=EventDelivery)
     .execution_options(populate_existing=True)
 )
-
-
-async def _insert_ignore(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert delivery rows, skipping those that exist (a second relay of the same event)."""
-    statement = _insert_deliveries(dialect_name(session))
-    await session.execute(statement, rows)  # rows as parameters: one multi-row INSERT
-
-
-@functools.cache
-def _insert_deliveries(dialect: str) -> Any:
-    table = EventDelivery.__table__
-    assert isinstance(table, Table)
-    return insert_for(dialect, table).on_conflict_do_nothing(index_elements=["event_id", "handler"])
 
 
 # --- retention
