@@ -67,11 +67,15 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: PostgreSQL: a pooled connection idle for longer is pinged before reuse (see kit.db).
+    database_ping_after_idle_seconds: float = Field(default=1.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     redis_url: str | None = None
     redis_key_prefix: str = "ts:"
 
     # --- HTTP
+    #: On SIGTERM/SIGINT, ``serve`` waits this long for open requests and sockets, then cancels.
+    shutdown_grace_seconds: int = Field(default=30, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -74,16 +75,54 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=True,
         # JIT compilation made the feed rebuild query 20x slower (209 ms vs 9.3 ms, EXPLAIN
         # ANALYZE on the bench dataset): our queries are short OLTP lookups it never pays for.
         connect_args={"server_settings": {"jit": "off"}},
     )
+    _ping_after_idle(engine, settings.database_ping_after_idle_seconds)
+    return engine
+
+
+_RETURNED_AT = "townsquare_returned_at"
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """``pool_pre_ping``, but only for connections that sat in the pool over ``idle_seconds``.
+
+    A connection that went stale while idle (server restarted, cut by a firewall) is found and
+    replaced before a request uses it, as with ``pool_pre_ping``, without paying the ping on
+    every checkout of a busy pool: on asyncpg it is three round trips (BEGIN, an empty query,
+    ROLLBACK), a fifth of all statements of a chat message. A connection returned a moment
+    ago was live then; if it died since, its first statement fails and SQLAlchemy's disconnect
+    handling invalidates the pool, as it would for one that dies just after a ping.
+    """
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine, "checkin")
+    def _returned(_dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _ping_if_idle(
+        dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: Any
+    ) -> None:
+        returned_at = record.info.get(_RETURNED_AT)  # None: a new connection, live
+        if returned_at is None or time.monotonic() - returned_at <= idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_conn, None):
+                # As pre-ping: the server likely restarted, so every older connection is stale
+                # too; the pool drops them and this checkout retries on a new connection.
+                raise exc.InvalidatePoolError() from error
+            raise
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
