@@ -52,6 +52,9 @@ def serve(
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         access_log=False,
+        # Without a bound, one request or socket that never ends keeps a worker alive after
+        # its supervisor has gone (seen under load: orphaned workers still relaying).
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

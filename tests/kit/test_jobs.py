@@ -277,6 +277,42 @@ async def test_kicks_while_a_drain_waits_share_its_claim(make_platform: MakePlat
     assert len(claims) == 2
 
 
+async def test_closing_ends_a_drain_after_its_claim_not_the_backlog(
+    make_platform: MakePlatform,
+) -> None:
+    """Shutdown must not wait for a backlog: the drain stops after the claim in hand and the
+    rest stays in the outbox, for another process or the next start."""
+    platform = make_platform()
+    platform.outbox.batch_size = 10
+    entered, release = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(event: Event, _uow: UnitOfWork) -> None:
+        calls.append(str(event.id))
+        entered.set()
+        await release.wait()
+
+    platform.handlers.on("kit_test.backlog", slow)
+    for n in range(25):
+        await _record(platform, "kit_test.backlog", {"n": n})
+    platform.outbox.kick()
+    await asyncio.wait_for(entered.wait(), 10)  # the first claim's first job is running
+
+    closing = asyncio.create_task(platform.outbox.close())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(closing, 30)
+
+    assert len(calls) == 10  # the claim in hand ran to its end
+    async with platform.database.sessions() as session:
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.name == "kit_test.backlog", OutboxEvent.dispatched_at.is_(None))
+        )
+    assert pending == 15
+
+
 async def test_the_scheduler_runs_each_occurrence_once_across_processes(
     make_platform: MakePlatform,
 ) -> None:

@@ -166,6 +166,8 @@ class OutboxRelay:
         self._tasks: set[asyncio.Task[int]] = set()
         #: A kicked drain is waiting for the lock and has not claimed yet.
         self._kick_waiting = False
+        #: ``close()`` was called: drains stop after the claim in hand.
+        self._closing = False
         self._poller: asyncio.Task[None] | None = None
 
         async def run_delivery(event_id: str, handler: str) -> None:
@@ -198,6 +200,9 @@ class OutboxRelay:
             await asyncio.sleep(seconds)
 
     async def close(self) -> None:
+        """Stop relaying: the poll ends and drains finish the claim in hand, not the backlog
+        (it stays in the outbox for the other processes, or this one's next start)."""
+        self._closing = True
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -207,6 +212,7 @@ class OutboxRelay:
         if self._started:
             await self.broker.shutdown()
             self._started = False
+        self._closing = False
 
     # --- relay
 
@@ -262,7 +268,8 @@ class OutboxRelay:
                 handed += len(claimed.deliveries)
                 # A claim that was not full took everything due: stop without a second,
                 # empty claim (events committed meanwhile come with a kick of their own).
-                if not claimed.full:
+                # Closing, stop too: a backlog must not hold the process's shutdown.
+                if not claimed.full or self._closing:
                     return handed
 
     async def _claim(self) -> _Claimed:
