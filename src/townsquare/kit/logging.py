@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -33,3 +34,28 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
     # uvicorn's own access log would duplicate ours.
     logging.getLogger("uvicorn.access").disabled = True
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RedactQueryTokens) for f in server_log.filters):
+        server_log.addFilter(RedactQueryTokens())
+
+
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"]+")
+
+
+class RedactQueryTokens(logging.Filter):
+    """Blanks ``access_token=...`` in uvicorn's log lines.
+
+    uvicorn logs every WebSocket handshake with its path and query string at INFO, and
+    browsers can authenticate a WebSocket only by query parameter (they cannot set headers on
+    one): without this, each client's access token would be written to the server log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.msg)
+        return True
