@@ -82,13 +82,21 @@ class Server:
         return offset, dict(counts), samples
 
     def stop(self) -> None:
+        workers = self.worker_pids() if self.process.poll() is None and self.workers > 1 else []
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=40)  # the server's shutdown grace is 30 s
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        # A worker that outlived its supervisor would go on relaying and running jobs in the
+        # bench database during the next phases, and skew their figures.
+        for pid in workers:
+            if "spawn_main" in _cmdline(pid):
+                print(f"  warning: server worker {pid} outlived its supervisor; killed")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _cmdline(pid: int) -> str:
