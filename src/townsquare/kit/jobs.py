@@ -5,11 +5,12 @@ The outbox stays the source of truth; taskiq is only the transport and the worke
 1. Relay (``OutboxRelay.drain``, run after every commit that recorded events and by a poll): in
    ONE transaction it claims due outbox events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
    ``BEGIN IMMEDIATE`` serialises writers), expands each into one ``event_deliveries`` row per
-   handler (insert-or-ignore) and marks it dispatched; events nobody handles are settled right
-   there. Then it claims due deliveries (SKIP LOCKED), leases them (``available_at`` moves
-   ``job_lease_seconds`` ahead, ``attempts + 1``), commits, and only then sends one taskiq
-   message per delivery. A crash between the commit and the send only delays the delivery until
-   its lease ends, when the next poll hands it out again.
+   handler (insert-or-ignore), inserted already leased (``available_at`` ``job_lease_seconds``
+   ahead, ``attempts`` 1), and marks it dispatched; events nobody handles are settled right
+   there. The poll (not the kick after a commit) also claims deliveries due again (SKIP LOCKED:
+   a failure's backoff ended, or a lease expired) and leases them (``attempts + 1``). It
+   commits, and only then sends one taskiq message per delivery. A crash between the commit
+   and the send only delays the delivery until its lease ends, when a poll hands it out again.
 2. The job (``run_delivery``) locks its delivery row, returns if it is already done (a
    duplicate), runs the handler in that same unit of work and marks the delivery done in it: the
    handler's writes and the "done" mark commit together, so a redelivered message changes
@@ -31,6 +32,7 @@ import asyncio
 import contextlib
 import random
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +51,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq.acks import AcknowledgeType
@@ -232,7 +236,7 @@ class OutboxRelay:
 
     async def _kicked_drain(self) -> int:
         try:
-            return await self.drain()
+            return await self.drain(retries=False)
         except asyncio.CancelledError:
             self._kick_waiting = False  # it may have ended before its turn: let kicks start one
             raise
@@ -248,9 +252,12 @@ class OutboxRelay:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def drain(self) -> int:
+    async def drain(self, *, retries: bool = True) -> int:
         """Relay everything due; returns how many deliveries were handed out.
 
+        ``retries``: also hand out deliveries due again (a failure's backoff ended, or a lease
+        expired). The poll and explicit drains do; a kick, which follows a commit that recorded
+        new events, does not: one statement less per commit, and retries are never urgent.
         In-process the jobs have run when this returns; with a broker they are queued.
         """
         await self.start()
@@ -258,7 +265,7 @@ class OutboxRelay:
         async with self._lock:
             self._kick_waiting = False  # kicks from now on may come after this claim's snapshot
             while True:
-                claimed = await self._claim()
+                claimed = await self._claim(retries=retries)
                 for event_id, key in claimed.deliveries:
                     try:
                         await self._job.kiq(str(event_id), key)
@@ -272,52 +279,66 @@ class OutboxRelay:
                 if not claimed.full or self._closing:
                     return handed
 
-    async def _claim(self) -> _Claimed:
+    async def _claim(self, *, retries: bool) -> _Claimed:
         now = utcnow()
         async with self._database.unit_of_work() as uow:
             session = uow.session
             due_now = {"now": now, "limit": self.batch_size}
             events = (await session.execute(_DUE_EVENTS, due_now)).all()
-            unhandled: list[str] = []
-            if events:
-                rows = []
-                for event_id, name in events:
-                    keys = self._handlers.keys_for(name)
-                    if not keys:
-                        unhandled.append(name)
-                    rows += [
-                        {"event_id": event_id, "handler": k, "available_at": now} for k in keys
-                    ]
-                if rows:
-                    # Skipping deliveries that exist (a second relay of the same event).
-                    await insert_many_or_ignore(
-                        session, EventDelivery, rows, ["event_id", "handler"], returning="event_id"
-                    )
-                dispatched = [event_id for event_id, _ in events]
-                await session.execute(_MARK_DISPATCHED, {"ids": dispatched, "now": now})
-            due = (await session.execute(_DUE_DELIVERIES, due_now)).all()
-            handed: list[tuple[uuid.UUID, str]] = []
-            expired: list[str] = []
-            for delivery, name in due:
-                if delivery.attempts >= self._max_attempts:
-                    # Its last lease ran out with no outcome (worker lost, or job too slow).
-                    delivery.dead_at = now
-                    delivery.last_error = (
-                        f"lease expired after attempt {delivery.attempts}; last error: "
-                        f"{delivery.last_error or 'none'}"
-                    )[:_ERROR_MAX]
-                    expired.append(name)
-                    continue
-                delivery.attempts += 1
-                delivery.available_at = now + self._lease
-                handed.append((delivery.event_id, delivery.handler))
+            handed = await self._expand(session, events, now) if events else []
+            due = (await session.execute(_DUE_DELIVERIES, due_now)).all() if retries else []
+            handed += self._lease_again(due, now)
             await uow.commit()
-        for name in unhandled:
-            EVENTS_DISPATCHED.labels(name, "unhandled").inc()
-        for name in expired:
-            EVENTS_DISPATCHED.labels(name, "dead").inc()
         full = len(events) >= self.batch_size or len(due) >= self.batch_size
         return _Claimed(handed, full)
+
+    async def _expand(
+        self, session: AsyncSession, events: Sequence[Row[uuid.UUID, str]], now: datetime
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Each event's deliveries, one per handler, inserted already leased to the jobs about
+        to be sent (no second statement to lease them); the events are marked dispatched."""
+        wanted: list[tuple[uuid.UUID, str]] = []
+        for event_id, name in events:
+            keys = self._handlers.keys_for(name)
+            if not keys:
+                EVENTS_DISPATCHED.labels(name, "unhandled").inc()
+            wanted += [(event_id, key) for key in keys]
+        lease_end = now + self._lease
+        rows = [
+            {"event_id": event_id, "handler": key, "attempts": 1, "available_at": lease_end}
+            for event_id, key in wanted
+        ]
+        # Rows that exist are skipped (a second relay of an event: in effect never, the claim
+        # locks its events). Only inserted event ids come back; an event with one new and one
+        # old row is handed out whole, which is safe: a job of a done delivery does nothing.
+        inserted = set(
+            await insert_many_or_ignore(
+                session, EventDelivery, rows, ["event_id", "handler"], returning="event_id"
+            )
+        )
+        dispatched = [event_id for event_id, _ in events]
+        await session.execute(_MARK_DISPATCHED, {"ids": dispatched, "now": now})
+        return [(event_id, key) for event_id, key in wanted if event_id in inserted]
+
+    def _lease_again(
+        self, due: Sequence[Row[EventDelivery, str]], now: datetime
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Lease the due deliveries for one more attempt; those out of attempts become dead."""
+        handed: list[tuple[uuid.UUID, str]] = []
+        for delivery, name in due:
+            if delivery.attempts >= self._max_attempts:
+                # Its last lease ran out with no outcome (worker lost, or job too slow).
+                delivery.dead_at = now
+                delivery.last_error = (
+                    f"lease expired after attempt {delivery.attempts}; last error: "
+                    f"{delivery.last_error or 'none'}"
+                )[:_ERROR_MAX]
+                EVENTS_DISPATCHED.labels(name, "dead").inc()
+                continue
+            delivery.attempts += 1
+            delivery.available_at = now + self._lease
+            handed.append((delivery.event_id, delivery.handler))
+        return handed
 
     # --- the job
 
