@@ -48,7 +48,18 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Table, delete, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -189,30 +200,74 @@ def _bump_heads(dialect: str) -> Any:
     ).returning(heads.c.user_id, heads.c.last_seq)
 
 
+# PostgreSQL bumps the heads and inserts the events in one statement (one round trip instead
+# of two): the upsert's new heads feed the insert through a data-modifying CTE, which runs
+# whether or not the outer query reads it. An event's seq is its head minus ``back``.
+_BUMP_AND_INSERT_PG = text(
+    """
+    WITH heads AS (
+        INSERT INTO stream_heads (user_id, last_seq)
+        SELECT * FROM unnest(CAST(:head_users AS uuid[]), CAST(:head_counts AS bigint[]))
+        ON CONFLICT (user_id) DO UPDATE SET last_seq = stream_heads.last_seq + excluded.last_seq
+        RETURNING user_id, last_seq
+    ), stored AS (
+        INSERT INTO stream_events (user_id, seq, type, data, created_at)
+        SELECT e.user_id, heads.last_seq - e.back, e.type, CAST(e.data AS json),
+               CAST(:now AS timestamptz)
+        FROM unnest(
+            CAST(:users AS uuid[]), CAST(:backs AS bigint[]),
+            CAST(:types AS text[]), CAST(:datas AS text[])
+        ) AS e(user_id, back, type, data)
+        JOIN heads ON heads.user_id = e.user_id
+    )
+    SELECT user_id, last_seq FROM heads
+    """
+)
+
+
 async def _store(session: AsyncSession, items: Sequence[_Publish]) -> list[Frame]:
     """Number the events per user (in publish order) and insert them; returns their frames."""
-    counts = Counter(user_id for ids, _, _ in items for user_id in ids)
-    # One statement bumps every head by its count (the rows go as parameters of a statement
-    # built once; SQLAlchemy sends them as one multi-row INSERT); sorted rows = one lock order
-    # for all writers.
-    rows = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)]
-    bump = _bump_heads(dialect_name(session))
-    last = {row.user_id: row.last_seq for row in (await session.execute(bump, rows)).all()}
-    next_seq = {user_id: last[user_id] - counts[user_id] + 1 for user_id in counts}
     now = utcnow()
-    frames = []
-    for ids, event_type, data in items:
-        for user_id in ids:
-            frames.append(Frame(user_id, next_seq[user_id], event_type, data, now))
-            next_seq[user_id] += 1
-    await session.execute(
-        insert(StreamEvent),
-        [
-            {"user_id": f.user_id, "seq": f.seq, "type": f.type, "data": f.data, "created_at": now}
-            for f in frames
-        ],
-    )
-    return frames
+    events = [(user_id, kind, data) for ids, kind, data in items for user_id in ids]
+    counts = Counter(user_id for user_id, _, _ in events)
+    # How many of its user's events come after each one: its seq is the new head minus that.
+    after = Counter(counts)
+    backs = []
+    for user_id, _, _ in events:
+        after[user_id] -= 1
+        backs.append(after[user_id])
+    # Sorted heads: one lock order for all writers.
+    head_users = sorted(counts)
+    if dialect_name(session) == "postgresql":
+        found = await session.execute(
+            _BUMP_AND_INSERT_PG,
+            {
+                "head_users": head_users,
+                "head_counts": [counts[user_id] for user_id in head_users],
+                "users": [user_id for user_id, _, _ in events],
+                "backs": backs,
+                "types": [kind for _, kind, _ in events],
+                "datas": [orjson.dumps(data).decode() for _, _, data in events],
+                "now": now,
+            },
+        )
+        last = {row.user_id: row.last_seq for row in found}
+    else:
+        rows = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in head_users]
+        bumped = await session.execute(_bump_heads(dialect_name(session)), rows)
+        last = {row.user_id: row.last_seq for row in bumped}
+        stored = [
+            {"user_id": u, "seq": last[u] - back, "type": kind, "data": data, "created_at": now}
+            for (u, kind, data), back in zip(events, backs, strict=True)
+        ]
+        await session.execute(_INSERT_EVENTS, stored)
+    return [
+        Frame(user_id, last[user_id] - back, kind, data, now)
+        for (user_id, kind, data), back in zip(events, backs, strict=True)
+    ]
+
+
+_INSERT_EVENTS = insert(StreamEvent.__table__)  # type: ignore[arg-type]
 
 
 class _Delivery:
