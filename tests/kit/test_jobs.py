@@ -252,6 +252,48 @@ async def test_one_event_costs_one_claim(make_platform: MakePlatform) -> None:
     assert len(claims) == 1
 
 
+async def test_a_kick_relays_new_events_in_three_statements_and_leaves_retries_to_the_poll(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform()
+    calls: list[str] = []
+    platform.handlers.on("kit_test.lean", _effect_handler(calls), key="lean")
+    await platform.outbox.start()
+    # A delivery waiting for its retry (its backoff ended), from an earlier event.
+    retry_id = await _record(platform, "kit_test.lean", {"n": "retry"})
+    async with platform.database.unit_of_work() as uow:
+        uow.session.add(EventDelivery(event_id=retry_id, handler="lean", attempts=1))
+        await uow.session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == retry_id).values(dispatched_at=utcnow())
+        )
+        await uow.commit()
+    fresh_id = await _record(platform, "kit_test.lean", {"n": "fresh"})
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "outbox_events" in statement or "event_deliveries" in statement:
+            statements.append(statement.split()[0])
+
+    engine = platform.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        platform.outbox.kick()
+        await platform.outbox.wait_idle()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # The kick's claim: the events, their deliveries inserted already leased, the dispatched
+    # mark; then the job's own reads and writes. No scan for due deliveries, no lease update.
+    claim = statements[:3]
+    assert claim == ["SELECT", "INSERT", "UPDATE"]
+    assert calls == [str(fresh_id)]
+    [fresh] = [d for d in await _deliveries(platform) if d.event_id == fresh_id]
+    assert fresh.attempts == 1
+    assert fresh.done_at is not None
+
+    assert await platform.outbox.drain() == 1  # the poll's drain takes the retry
+    assert calls == [str(fresh_id), str(retry_id)]
+
+
 async def test_kicks_while_a_drain_waits_share_its_claim(make_platform: MakePlatform) -> None:
     platform = make_platform()
     calls: list[str] = []
