@@ -45,9 +45,9 @@ _TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"]+")
 class RedactQueryTokens(logging.Filter):
     """Blanks ``access_token=...`` in uvicorn's log lines.
 
-    uvicorn logs every WebSocket handshake with its path and query string at INFO, and
-    browsers can authenticate a WebSocket only by query parameter (they cannot set headers on
-    one): without this, each client's access token would be written to the server log.
+    uvicorn logs every WebSocket handshake with its path and query string at INFO, and a
+    client may pass its access token as a query parameter (browsers cannot set headers on a
+    WebSocket): without this, such tokens would be written to the server log.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -225,6 +225,13 @@ _BUMP_AND_INSERT_PG = text(
 )
 
 
+# Core, not the ORM's bulk insert path: these rows need no ORM bookkeeping.
+_INSERT_EVENTS = insert(cast(Table, StreamEvent.__table__))
+
+
+_Event = tuple[uuid.UUID, str, dict[str, Any]]
+
+
 async def _store(session: AsyncSession, items: Sequence[_Publish]) -> list[Frame]:
     """Number the events per user (in publish order) and insert them; returns their frames."""
     now = utcnow()
@@ -236,38 +243,55 @@ async def _store(session: AsyncSession, items: Sequence[_Publish]) -> list[Frame
     for user_id, _, _ in events:
         after[user_id] -= 1
         backs.append(after[user_id])
-    # Sorted heads: one lock order for all writers.
-    head_users = sorted(counts)
-    if dialect_name(session) == "postgresql":
-        found = await session.execute(
-            _BUMP_AND_INSERT_PG,
-            {
-                "head_users": head_users,
-                "head_counts": [counts[user_id] for user_id in head_users],
-                "users": [user_id for user_id, _, _ in events],
-                "backs": backs,
-                "types": [kind for _, kind, _ in events],
-                "datas": [orjson.dumps(data).decode() for _, _, data in events],
-                "now": now,
-            },
-        )
-        last = {row.user_id: row.last_seq for row in found}
-    else:
-        rows = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in head_users]
-        bumped = await session.execute(_bump_heads(dialect_name(session)), rows)
-        last = {row.user_id: row.last_seq for row in bumped}
-        stored = [
-            {"user_id": u, "seq": last[u] - back, "type": kind, "data": data, "created_at": now}
-            for (u, kind, data), back in zip(events, backs, strict=True)
-        ]
-        await session.execute(_INSERT_EVENTS, stored)
+    store = _bump_and_insert_pg if dialect_name(session) == "postgresql" else _bump_and_insert
+    last = await store(session, events, backs, counts, now)
     return [
         Frame(user_id, last[user_id] - back, kind, data, now)
         for (user_id, kind, data), back in zip(events, backs, strict=True)
     ]
 
 
-_INSERT_EVENTS = insert(StreamEvent.__table__)  # type: ignore[arg-type]
+async def _bump_and_insert_pg(
+    session: AsyncSession,
+    events: list[_Event],
+    backs: list[int],
+    counts: Counter[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, int]:
+    """The new heads; the events inserted by the same statement."""
+    head_users = sorted(counts)  # one lock order for all writers
+    found = await session.execute(
+        _BUMP_AND_INSERT_PG,
+        {
+            "head_users": head_users,
+            "head_counts": [counts[user_id] for user_id in head_users],
+            "users": [user_id for user_id, _, _ in events],
+            "backs": backs,
+            "types": [kind for _, kind, _ in events],
+            "datas": [orjson.dumps(data).decode() for _, _, data in events],
+            "now": now,
+        },
+    )
+    return {row.user_id: row.last_seq for row in found}
+
+
+async def _bump_and_insert(
+    session: AsyncSession,
+    events: list[_Event],
+    backs: list[int],
+    counts: Counter[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, int]:
+    """The same in two statements (SQLite): bump the heads, then insert the events."""
+    heads = [{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)]
+    bumped = await session.execute(_bump_heads(dialect_name(session)), heads)
+    last = {row.user_id: row.last_seq for row in bumped}
+    rows = [
+        {"user_id": u, "seq": last[u] - back, "type": kind, "data": data, "created_at": now}
+        for (u, kind, data), back in zip(events, backs, strict=True)
+    ]
+    await session.execute(_INSERT_EVENTS, rows)
+    return last
 
 
 class _Delivery:
