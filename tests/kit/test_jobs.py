@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -353,6 +353,61 @@ async def test_closing_ends_a_drain_after_its_claim_not_the_backlog(
             .where(OutboxEvent.name == "kit_test.backlog", OutboxEvent.dispatched_at.is_(None))
         )
     assert pending == 15
+
+
+def _batch_handler(calls: list[list[str]], fail_on: str | None = None) -> Any:
+    """A batch handler recording each call's events; its effect is one outbox row per event.
+    It raises if the batch holds the event whose payload ``n`` is ``fail_on``."""
+
+    async def effects(events: Sequence[Event], uow: UnitOfWork) -> None:
+        calls.append([str(e.id) for e in events])
+        for e in events:
+            if e.payload["n"] == fail_on:
+                raise RuntimeError(f"event {fail_on} fails")
+            record_event(uow.session, "kit_test.effect", {"of": str(e.id)})
+
+    return effects
+
+
+async def test_a_batch_handler_takes_a_claims_deliveries_in_one_call_once(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform()
+    calls: list[list[str]] = []
+    platform.handlers.on_batch("kit_test.batched", _batch_handler(calls), key="batch")
+    ids = [await _record(platform, "kit_test.batched", {"n": str(n)}) for n in range(5)]
+
+    assert await platform.outbox.drain() == 5
+
+    assert calls == [[str(i) for i in ids]]  # one call, in event order
+    assert await _count(platform, "kit_test.effect") == 5
+    assert all(d.done_at is not None for d in await _deliveries(platform) if d.handler == "batch")
+    # The queue delivers the batch again: nothing runs twice.
+    assert await platform.outbox.run_deliveries(ids, "batch") == ["duplicate"] * 5
+    assert len(calls) == 1
+    assert await _count(platform, "kit_test.effect") == 5
+
+
+async def test_a_failing_batch_runs_each_delivery_alone_and_only_the_bad_one_retries(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform()
+    calls: list[list[str]] = []
+    platform.handlers.on_batch("kit_test.batched", _batch_handler(calls, "2"), key="batch")
+    ids = [await _record(platform, "kit_test.batched", {"n": str(n)}) for n in range(4)]
+
+    await platform.outbox.drain()
+
+    # The batch failed as a whole (nothing of it committed), then each ran alone.
+    assert calls[0] == [str(i) for i in ids]
+    assert calls[1:] == [[str(i)] for i in ids]
+    assert await _count(platform, "kit_test.effect") == 3
+    by_event = {d.event_id: d for d in await _deliveries(platform) if d.handler == "batch"}
+    assert [by_event[i].done_at is not None for i in ids] == [True, True, False, True]
+    failing = by_event[ids[2]]
+    assert failing.last_error == "RuntimeError: event 2 fails"
+    assert failing.dead_at is None
+    assert failing.available_at > utcnow()  # a retry, after its backoff
 
 
 async def test_the_scheduler_runs_each_occurrence_once_across_processes(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +82,8 @@ def has_recorded_events(session: AsyncSession) -> bool:
 
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+#: Takes many events at once (of any of the names it is registered for), in event order.
+BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
 
 
 class EventHandlers:
@@ -94,6 +96,7 @@ class EventHandlers:
 
     def __init__(self) -> None:
         self._by_name: dict[str, dict[str, Handler]] = defaultdict(dict)
+        self._batches: dict[str, BatchHandler] = {}
 
     def on(self, name: str, handler: Handler, *, key: str | None = None) -> None:
         key = key or handler_key(handler)
@@ -103,6 +106,23 @@ class EventHandlers:
                 "pass a distinct key=... to EventHandlers.on"
             )
         self._by_name[name][key] = handler
+
+    def on_batch(self, name: str, handler: BatchHandler, *, key: str) -> None:
+        """``on`` for a handler that takes many events in one call: the relay hands it every
+        delivery of ``key`` that one claim relayed as one job, whose effects and "done" marks
+        commit together. Register it under one ``key`` for all its names (a job may mix them).
+        """
+        if self._batches.setdefault(key, handler) is not handler:
+            raise ValueError(f"the batch handler key {key!r} is taken by another handler")
+
+        async def one(event: Event, uow: UnitOfWork) -> None:
+            await handler([event], uow)
+
+        self.on(name, one, key=key)
+
+    def batch_handler(self, key: str) -> BatchHandler | None:
+        """The handler of ``key`` if it takes batches (``on_batch``)."""
+        return self._batches.get(key)
 
     def keys_for(self, name: str) -> list[str]:
         """The handler keys of ``name``, in registration order."""

@@ -9,17 +9,20 @@ The outbox stays the source of truth; taskiq is only the transport and the worke
    ahead, ``attempts`` 1), and marks it dispatched; events nobody handles are settled right
    there. The poll (not the kick after a commit) also claims deliveries due again (SKIP LOCKED:
    a failure's backoff ended, or a lease expired) and leases them (``attempts + 1``). It
-   commits, and only then sends one taskiq message per delivery. A crash between the commit
-   and the send only delays the delivery until its lease ends, when a poll hands it out again.
+   commits, and only then sends one taskiq message per delivery, or per batch handler
+   (``EventHandlers.on_batch``: all its deliveries of the claim in one). A crash between the
+   commit and the send only delays a delivery until its lease ends, when a poll hands it out.
 2. The job (``run_delivery``) locks its delivery row, returns if it is already done (a
    duplicate), runs the handler in that same unit of work and marks the delivery done in it: the
    handler's writes and the "done" mark commit together, so a redelivered message changes
    nothing twice. On an error the transaction rolls back and a new one records the error and a
    retry with exponential backoff, or the dead letter (``dead_at``) after the last attempt.
+   ``run_deliveries`` runs a batch the same way in one transaction; if it fails, each of its
+   deliveries runs again alone (so only the failing ones retry).
 3. Brokers: without ``job_broker_url`` an ``InMemoryBroker`` runs each job inside the relay of
-   the server process, in event order (the embedded default). With it a ``RedisStreamBroker``
-   carries the messages to ``townsquare worker`` processes (acked once executed); servers only
-   relay.
+   the server process, in event order (a batch where its first event was; the embedded
+   default). With it a ``RedisStreamBroker`` carries the messages to ``townsquare worker``
+   processes (acked once executed); servers only relay.
 
 Effects outside the database (mail, Redis) run after the commit and are at-least-once: a worker
 killed between a handler's commit and its after-commit work loses that work, one killed between
@@ -59,7 +62,7 @@ from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from townsquare.config import Settings
-from townsquare.kit.db import Database
+from townsquare.kit.db import Database, UnitOfWork
 from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
 from townsquare.kit.models import Base, utcnow
 from townsquare.kit.sql import insert_many_or_ignore
@@ -71,6 +74,7 @@ EVENTS_DISPATCHED = Counter(
     ["name", "outcome"],
 )
 RUN_DELIVERY_TASK = "townsquare.run_delivery"
+RUN_DELIVERIES_TASK = "townsquare.run_deliveries"
 #: Longest error text kept on a delivery.
 _ERROR_MAX = 2000
 
@@ -177,9 +181,15 @@ class OutboxRelay:
         async def run_delivery(event_id: str, handler: str) -> None:
             await self.run_delivery(uuid.UUID(event_id), handler)
 
+        async def run_deliveries(event_ids: list[str], handler: str) -> None:
+            await self.run_deliveries([uuid.UUID(event_id) for event_id in event_ids], handler)
+
         # Registered on this broker instance only: every Platform has its own.
         self._job: AsyncTaskiqDecoratedTask[Any, Any] = self.broker.register_task(
             run_delivery, task_name=RUN_DELIVERY_TASK
+        )
+        self._batch_job: AsyncTaskiqDecoratedTask[Any, Any] = self.broker.register_task(
+            run_deliveries, task_name=RUN_DELIVERIES_TASK
         )
 
     # --- lifecycle
@@ -266,18 +276,38 @@ class OutboxRelay:
             self._kick_waiting = False  # kicks from now on may come after this claim's snapshot
             while True:
                 claimed = await self._claim(retries=retries)
-                for event_id, key in claimed.deliveries:
+                for event_ids, key in self._jobs(claimed.deliveries):
                     try:
-                        await self._job.kiq(str(event_id), key)
+                        if len(event_ids) == 1:
+                            await self._job.kiq(str(event_ids[0]), key)
+                        else:
+                            await self._batch_job.kiq([str(i) for i in event_ids], key)
                     except Exception:
                         # Leased already: handed out again when the lease ends.
-                        log.exception("job_send_failed", event_id=str(event_id), handler=key)
+                        log.exception("job_send_failed", events=len(event_ids), handler=key)
                 handed += len(claimed.deliveries)
                 # A claim that was not full took everything due: stop without a second,
                 # empty claim (events committed meanwhile come with a kick of their own).
                 # Closing, stop too: a backlog must not hold the process's shutdown.
                 if not claimed.full or self._closing:
                     return handed
+
+    def _jobs(
+        self, deliveries: Sequence[tuple[uuid.UUID, str]]
+    ) -> list[tuple[list[uuid.UUID], str]]:
+        """One job per delivery, except that a batch handler's deliveries share one (placed
+        where its first delivery was, so in-process jobs still run roughly in event order)."""
+        jobs: list[tuple[list[uuid.UUID], str]] = []
+        batches: dict[str, list[uuid.UUID]] = {}
+        for event_id, key in deliveries:
+            if self._handlers.batch_handler(key) is None:
+                jobs.append(([event_id], key))
+            elif key in batches:
+                batches[key].append(event_id)
+            else:
+                batches[key] = [event_id]
+                jobs.append((batches[key], key))
+        return jobs
 
     async def _claim(self, *, retries: bool) -> _Claimed:
         now = utcnow()
@@ -358,7 +388,7 @@ class OutboxRelay:
                 return "duplicate"
             delivery, row = found
             name = row.name
-            event = Event(row.id, row.name, dict(row.payload), row.occurred_at)
+            event = _event(row)
             handler = self._handlers.get(name, key)
             try:
                 if handler is None:
@@ -375,16 +405,64 @@ class OutboxRelay:
             outcome = await self._record_failure(event_id, key, error)
             EVENTS_DISPATCHED.labels(name, outcome).inc()
             return outcome
+        await self._after_commit(uow, recorded, handler=key, event_id=str(event_id))
+        EVENTS_DISPATCHED.labels(name, "ok").inc()
+        return "ok"
+
+    async def run_deliveries(self, event_ids: Sequence[uuid.UUID], key: str) -> list[str]:
+        """Run the deliveries of one batch handler (``EventHandlers.on_batch``) in one
+        transaction: one call of the handler, every "done" mark committed with the effects, so
+        exactly once in effect as ``run_delivery``. If the batch fails, each delivery runs
+        again alone: only the failing ones retry or become dead letters. Returns the outcome
+        of each delivery, in event order."""
+        ordered = sorted(set(event_ids))  # UUIDv7: event order, and one lock order
+        handler = self._handlers.batch_handler(key)
+        if handler is None:
+            return [await self.run_delivery(event_id, key) for event_id in ordered]
+        failed = recorded = False
+        async with self._database.unit_of_work() as uow:
+            found = await uow.session.execute(
+                _DELIVERIES_WITH_EVENTS, {"event_ids": ordered, "handler": key}
+            )
+            live = {
+                d.event_id: (d, row) for d, row in found if d.done_at is None and d.dead_at is None
+            }
+            try:
+                if live:
+                    await handler([_event(row) for _, row in live.values()], uow)
+                    done_at = utcnow()
+                    for delivery, _ in live.values():
+                        delivery.done_at = done_at
+                        delivery.last_error = None
+                    recorded = has_recorded_events(uow.session)
+                    await uow.commit()
+            except Exception:
+                log.warning("event_batch_failed", handler=key, events=len(live), exc_info=True)
+                failed = True
+        if failed:
+            return [
+                await self.run_delivery(event_id, key) if event_id in live else "duplicate"
+                for event_id in ordered
+            ]
+        await self._after_commit(uow, recorded, handler=key, events=str(len(live)))
+        outcomes = []
+        for event_id in ordered:
+            outcome = "ok" if event_id in live else "duplicate"
+            name = live[event_id][1].name if event_id in live else "unknown"
+            EVENTS_DISPATCHED.labels(name, outcome).inc()
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _after_commit(self, uow: UnitOfWork, recorded: bool, **context: str) -> None:
+        """A job's after-commit callbacks (best effort: the deliveries are done), then a kick
+        if its handlers recorded events of their own."""
         for callback in uow.take_after_commit():
             try:
                 await callback()
             except Exception:
-                # The delivery is done; its after-commit side effects are best effort.
-                log.exception("after_commit_failed", event_name=name, event_id=str(event_id))
+                log.exception("after_commit_failed", **context)
         if recorded:
             self.kick()
-        EVENTS_DISPATCHED.labels(name, "ok").inc()
-        return "ok"
 
     async def _record_failure(self, event_id: uuid.UUID, key: str, error: str) -> str:
         """Schedule a retry with exponential backoff, or make the delivery a dead letter."""
@@ -471,6 +549,23 @@ _DELIVERY_WITH_EVENT = (
     .with_for_update(of=EventDelivery)
     .execution_options(populate_existing=True)
 )
+
+
+_DELIVERIES_WITH_EVENTS = (
+    select(EventDelivery, OutboxEvent)
+    .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+    .where(
+        EventDelivery.event_id.in_(bindparam("event_ids", expanding=True)),
+        EventDelivery.handler == bindparam("handler"),
+    )
+    .order_by(EventDelivery.event_id)
+    .with_for_update(of=EventDelivery)
+    .execution_options(populate_existing=True)
+)
+
+
+def _event(row: OutboxEvent) -> Event:
+    return Event(row.id, row.name, dict(row.payload), row.occurred_at)
 
 
 # --- retention
