@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.modules.notifications.helpers import (
     API,
     comment,
+    notifications,
     post,
     react,
     set_preferences,
@@ -183,6 +184,46 @@ async def test_chat_messages_wait_and_arrive_in_one_mail_per_conversation(client
     assert "One more thing" in latest.text
     assert "Lunch" not in latest.text
     assert len(_notices(mailbox, ann.email)) == 3
+
+
+async def test_messages_relayed_together_are_notified_by_one_job(client, app, mailbox):
+    """Under load one relay claim takes many messages: their notifications are made in one
+    job (one insert), each as it would be alone, and the conversation asks for one mail."""
+    ann, bo = await users(client, 2)
+    relay = app.state.platform.outbox
+    await relay.start()
+    inserts: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if statement.startswith("INSERT INTO notifications"):
+            inserts.append(statement)
+
+    engine = app.state.platform.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # A drain is busy: the three commits' kicks wait for it and then share one claim.
+        async with relay._lock:
+            sent = [await _dm(client, bo, ann, text) for text in ("One", "Two", "Three")]
+        await settle(app)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert len(inserts) == 1
+    listed = await notifications(client, ann)
+    told = [n for n in listed if n["type"] == "message"]
+    assert sorted(n["data"]["message_id"] for n in told) == sorted(m["id"] for m in sent)
+    # Newest first, in the order the messages were sent.
+    assert [n["data"]["message_id"] for n in told] == [m["id"] for m in reversed(sent)]
+    async with app.state.platform.database.unit_of_work(read_only=True) as uow:
+        asked = await uow.session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.name == EMAIL_REQUESTED, OutboxEvent.dispatched_at.is_(None))
+        )
+    assert asked == 1
+    await _let_waiting_mails_go(app)
+    [mail] = _notices(mailbox, ann.email)
+    assert mail.subject == f"{bo.username.title()} sent you a message (+2 more)"
 
 
 async def test_messages_read_before_the_mail_leaves_are_not_mailed(client, app, mailbox):

@@ -8,6 +8,7 @@ type): a redelivered event changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -293,12 +294,11 @@ BUILDERS = {
 def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
     batched_email_delay = timedelta(seconds=platform.settings.message_email_delay_seconds)
 
-    async def handle(event: Event, uow: UnitOfWork) -> None:
-        """Notify each recipient the event names (the policy may refuse some), all at once."""
-        notices = BUILDERS[event.name](event)
-        await service.notify_all(
-            uow.session, event.id, notices, batched_email_delay=batched_email_delay
-        )
+    async def handle(events: Sequence[Event], uow: UnitOfWork) -> None:
+        """Notify each recipient the events name (the policy may refuse some), all at once:
+        under load one job carries every such event one relay claim took (a batch handler)."""
+        sourced = [(event.id, notice) for event in events for notice in BUILDERS[event.name](event)]
+        await service.notify_events(uow.session, sourced, batched_email_delay=batched_email_delay)
 
     async def email(event: Event, uow: UnitOfWork) -> None:
         await tasks.send_instant_email(platform, uow, _id(event.payload, "notification_id"))
@@ -321,7 +321,7 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
 
     for name in BUILDERS:
         # The key it had as a module-level function: deliveries already queued keep working.
-        handlers.on(name, handle, key=f"{__name__}.handle")
+        handlers.on_batch(name, handle, key=f"{__name__}.handle")
     handlers.on(events.EMAIL_REQUESTED, email)
     handlers.on(comments_events.COMMENT_DELETED, comment_deleted)
     handlers.on(social_events.BLOCKED, blocked)

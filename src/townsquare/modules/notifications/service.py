@@ -128,45 +128,67 @@ async def notify_all(
     *,
     batched_email_delay: timedelta = timedelta(0),
 ) -> list[Notification]:
-    """Create the notifications the policy allows, at most once per (recipient, event, type).
+    """``notify_events`` for the notices of one event."""
+    sourced = [(source_event_id, notice) for notice in notices]
+    return await notify_events(session, sourced, now, batched_email_delay=batched_email_delay)
+
+
+async def notify_events(
+    session: AsyncSession,
+    sourced: Sequence[tuple[uuid.UUID, Notice]],
+    now: datetime | None = None,
+    *,
+    batched_email_delay: timedelta = timedelta(0),
+) -> list[Notification]:
+    """Create the notifications the policy allows, at most once per (recipient, event, type);
+    each notice comes with the id of the event it is about (a job may carry many events).
 
     The facts the policy needs are read for all recipients at once, so one event costs the same
-    few queries whether it tells one person or a 250-member group. Each new notification is
-    published to its recipient's stream, clears their unread count, and (instant email) asks
-    for its mail in a job of its own; a chat message's mail waits ``batched_email_delay`` and
-    takes along what else its conversation brings meanwhile (``_request_instant_emails``).
+    few queries whether it tells one person or a 250-member group (and many events share the
+    preference, profile and insert statements). Each new notification is published to its
+    recipient's stream, clears their unread count, and (instant email) asks for its mail in a
+    job of its own; a chat message's mail waits ``batched_email_delay`` and takes along what
+    else its conversation brings meanwhile (``_request_instant_emails``).
     """
     now = now or utcnow()
-    notices = [n for n in notices if n.actor_id != n.recipient_id]
+    sourced = [(e, n) for e, n in sourced if n.actor_id != n.recipient_id]
     stored = await repository.stored_preferences_for(
-        session, [(n.recipient_id, n.type) for n in notices]
+        session, [(n.recipient_id, n.type) for _, n in sourced]
     )
-    notices = [
-        n
-        for n in notices
+    sourced = [
+        (e, n)
+        for e, n in sourced
         if _enabled(stored.get((n.recipient_id, n.type), {}), n.type, Channel.IN_APP)
     ]
-    if not notices:
+    if not sourced:
         return []
-    facts = await _recipient_facts(session, notices, now)
-    allowed = [n for n in notices if policy.may_notify(n.recipient_id, n.actor_id, facts[_key(n)])]
+    facts = await _recipient_facts(session, [n for _, n in sourced], now)
+    allowed = [
+        (e, n) for e, n in sourced if policy.may_notify(n.recipient_id, n.actor_id, facts[_key(n)])
+    ]
     if not allowed:
         return []
-    cards = await profiles_service.get_cards(session, {n.actor_id for n in allowed if n.actor_id})
-    accounts = await profiles.settings_of(session, {n.recipient_id for n in allowed})
+    cards = await profiles_service.get_cards(
+        session, {n.actor_id for _, n in allowed if n.actor_id}
+    )
+    accounts = await profiles.settings_of(session, {n.recipient_id for _, n in allowed})
+    # The events of one job keep their order in time (lists sort by it, ties by group key):
+    # each event's notifications are a microsecond after the previous event's.
+    order = dict.fromkeys(event_id for event_id, _ in allowed)
+    created = {event_id: now + timedelta(microseconds=i) for i, event_id in enumerate(order)}
     rows = [
         _row(
             notice,
-            source_event_id,
+            event_id,
             cards.get(notice.actor_id) if notice.actor_id else None,
             _email_frequency(
                 stored.get((notice.recipient_id, notice.type), {}),
                 notice.type,
                 accounts.get(notice.recipient_id),
             ),
-            now,
+            created[event_id],
         )
-        for notice in allowed
+        for event_id, notice in allowed
     ]
     inserted = await repository.insert_notifications(session, rows)
     made = [Notification(**row) for row in rows if row["id"] in inserted]
@@ -200,8 +222,11 @@ async def _request_instant_emails(
     for notification in instant:
         delay = None
         if notification.type in policy.BATCHED_EMAIL_TYPES:
-            if (notification.recipient_id, notification.group_key) in waiting:
+            group = (notification.recipient_id, notification.group_key)
+            if group in waiting:
                 continue
+            if batch_delay:
+                waiting.add(group)  # a later message of the conversation in this job rides along
             delay = batch_delay
         payload = {"notification_id": str(notification.id)}
         record_event(session, EMAIL_REQUESTED, payload, delay=delay)
