@@ -126,6 +126,20 @@ async def test_blocks_refuse_messages_both_ways_and_hide_them(app, client):
     assert (await conversations(client, alice))["items"] == []
 
 
+async def test_a_refused_first_message_leaves_no_conversation_behind(app, client):
+    # The conversation is made before the check reads the blocks off its members: a refusal
+    # must roll it back with everything else.
+    alice, bob, carol = [await signed_in_user(client) for _ in range(3)]
+    await graph.block(app, bob.user_id, alice.user_id)
+    await set_allow_messages_from(client, carol, "friends")
+    snapshot = await Snapshot.take(app)
+    assert_problem(await dm(client, alice, bob), 403, "blocked")
+    assert_problem(await dm(client, bob, alice), 403, "blocked")
+    assert_problem(await dm(client, alice, carol), 403, "messaging_not_allowed")
+    await snapshot.assert_unchanged(app)
+    assert (await conversations(client, alice))["items"] == []
+
+
 async def test_cannot_message_yourself_or_unknown_users(app, client):
     alice = await signed_in_user(client)
     body = assert_problem(await dm(client, alice, alice), 422, "cannot_target_self")

@@ -261,19 +261,27 @@ _MEMBERS_AND_BLOCKS = (
 )
 
 
-async def active_members_and_blocks(
+async def members_and_blocks(
     session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
 ) -> tuple[list[ConversationMember], set[uuid.UUID]]:
-    """``active_members`` and ``blocked_member_ids`` for ``user_id`` in one query: every member
-    (past ones too, for the blocks) with a blocked-either-way flag."""
+    """Every member, past or present (``user_id`` too), oldest first, and
+    ``blocked_member_ids`` for ``user_id``: one query, each member with a blocked-either-way
+    flag."""
     rows = (
         await session.execute(
             _MEMBERS_AND_BLOCKS, {"conversation_id": conversation_id, "user_id": user_id}
         )
     ).all()
-    active = [member for member, _ in rows if member.left_at is None]
     blocked = {member.user_id for member, flag in rows if flag and member.user_id != user_id}
-    return active, blocked
+    return [member for member, _ in rows], blocked
+
+
+async def active_members_and_blocks(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[list[ConversationMember], set[uuid.UUID]]:
+    """``active_members`` and ``blocked_member_ids`` for ``user_id`` in one query."""
+    members, blocked = await members_and_blocks(session, conversation_id, user_id)
+    return [member for member in members if member.left_at is None], blocked
 
 
 async def blocked_member_ids(

@@ -10,7 +10,7 @@ the same transaction, so a rolled-back write publishes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,11 +165,41 @@ async def _access(
     member = (
         await repository.get_member(session, conversation_id, viewer_id) if conversation else None
     )
+    return _checked_access(conversation, member, write=write)
+
+
+def _checked_access(
+    conversation: Conversation | None, member: ConversationMember | None, *, write: bool
+) -> Access:
     if conversation is None or member is None or not policy.may_read(member):
         raise ConversationNotFound()
     if write and not policy.is_active(member):
         raise NotAMember("You are no longer a member of this conversation.")
     return Access(conversation, member)
+
+
+@dataclass
+class _Sending:
+    """What a new message needs: the sender's write access and who it reaches."""
+
+    access: Access
+    #: Active members, oldest first (the sender too).
+    members: list[ConversationMember]
+    #: Members, past or present, blocked either way with the sender.
+    blocked: set[uuid.UUID]
+
+
+async def _sending(
+    session: AsyncSession, sender_id: uuid.UUID, conversation: Conversation | None
+) -> _Sending:
+    """``_access(write=True)`` and the audience from one query (the members with their block
+    flags), where a send would read the sender's member row and then all of them again."""
+    if conversation is None:
+        raise ConversationNotFound()
+    members, blocked = await repository.members_and_blocks(session, conversation.id, sender_id)
+    sender = next((m for m in members if m.user_id == sender_id), None)
+    access = _checked_access(conversation, sender, write=True)
+    return _Sending(access, [m for m in members if m.left_at is None], blocked)
 
 
 async def _admin_access(
@@ -188,17 +218,27 @@ async def check_may_message(
     sender_id: uuid.UUID,
     recipient_ids: Sequence[uuid.UUID],
     field_of: dict[uuid.UUID, str],
+    permissions: Mapping[uuid.UUID, MessagePermission] | None = None,
+    blocked: set[uuid.UUID] | None = None,
 ) -> None:
-    """Refuse (403) if the sender may not message one of the recipients; constant queries."""
-    permissions = await profiles.message_permissions(session, recipient_ids)
-    relations = await social.relations_of(session, sender_id, recipient_ids)
+    """Refuse (403) if the sender may not message one of the recipients; constant queries.
+    What the caller read already is not read again: ``permissions`` (the recipients'
+    ``allow_messages_from``) and ``blocked`` (those of them blocked either way with the
+    sender); with both, the graph is read only if a recipient takes messages from friends."""
+    if permissions is None:
+        permissions = await profiles.message_permissions(session, recipient_ids)
+    relations: dict[uuid.UUID, social.Relation] = {}
+    if blocked is None or any(
+        permissions.get(user_id) is MessagePermission.FRIENDS for user_id in recipient_ids
+    ):
+        relations = await social.relations_of(session, sender_id, recipient_ids)
     refusals: dict[policy.Refusal, list[uuid.UUID]] = {}
     for user_id in recipient_ids:
         relation = relations.get(user_id, social.Relation())
         refusal = policy.messaging_refusal(
             permissions.get(user_id, MessagePermission.EVERYONE),
             is_friend=relation.is_friend,
-            blocked=relation.blocked,
+            blocked=relation.blocked if blocked is None else user_id in blocked,
         )
         if refusal is not None:
             refusals.setdefault(refusal, []).append(user_id)
@@ -277,19 +317,27 @@ async def send_direct_message(
     """A message to one person; their direct conversation is created by the first one.
     Who may message whom is checked on every message (settings and blocks change)."""
     _check_message(body, settings)
-    recipient = await profiles.get_profile_by_username(session, username.lower())
-    if recipient is None or recipient.is_hidden:
+    found = await profiles.get_profile_and_message_permission_by_username(session, username)
+    if found is None or found[0].is_hidden:
         raise UserNotFound()
+    recipient, permission = found
     if recipient.user_id == sender_id:
         raise CannotMessageSelf.on(
             "path.username", "You cannot message yourself.", "cannot_target_self"
         )
-    await check_may_message(
-        session, sender_id, [recipient.user_id], {recipient.user_id: "path.username"}
-    )
+    # Created before the check, which reads the blocks off its members: a refusal rolls the
+    # new conversation back with the rest of the request.
     conversation = await repository.get_or_create_direct(session, sender_id, recipient.user_id)
-    access = await _access(session, sender_id, conversation.id, write=True)
-    return await _send(session, sender_id, access, body, utcnow())
+    sending = await _sending(session, sender_id, conversation)
+    await check_may_message(
+        session,
+        sender_id,
+        [recipient.user_id],
+        {recipient.user_id: "path.username"},
+        permissions={recipient.user_id: permission},
+        blocked=sending.blocked,
+    )
+    return await _send(session, sender_id, sending, body, utcnow())
 
 
 async def send_message(
@@ -300,22 +348,24 @@ async def send_message(
     body: MessageIn,
 ) -> MessageOut:
     _check_message(body, settings)
-    access = await _access(session, sender_id, conversation_id, write=True)
-    if access.conversation.kind is ConversationKind.DIRECT:
-        other_ids = [
-            user_id
-            for user_id in await repository.active_member_ids(session, conversation_id)
-            if user_id != sender_id
-        ]
+    conversation = await repository.get_conversation(session, conversation_id)
+    sending = await _sending(session, sender_id, conversation)
+    if sending.access.conversation.kind is ConversationKind.DIRECT:
+        other_ids = [m.user_id for m in sending.members if m.user_id != sender_id]
         await check_may_message(
-            session, sender_id, other_ids, dict.fromkeys(other_ids, "path.conversation_id")
+            session,
+            sender_id,
+            other_ids,
+            dict.fromkeys(other_ids, "path.conversation_id"),
+            blocked=sending.blocked,
         )
-    return await _send(session, sender_id, access, body, utcnow())
+    return await _send(session, sender_id, sending, body, utcnow())
 
 
 async def _send(
-    session: AsyncSession, sender_id: uuid.UUID, access: Access, body: MessageIn, now: datetime
+    session: AsyncSession, sender_id: uuid.UUID, sending: _Sending, body: MessageIn, now: datetime
 ) -> MessageOut:
+    access = sending.access
     conversation = access.conversation
     reply_to_id = await _reply_target(session, sender_id, access, body.reply_to_id, now)
     shared_post: Post | None = None
@@ -349,9 +399,7 @@ async def _send(
     # The sender has read up to their own message.
     access.member.last_read_message_id = message.id
     access.member.last_read_at = message.created_at
-    members, blocked = await repository.active_members_and_blocks(
-        session, conversation.id, sender_id
-    )
+    members, blocked = sending.members, sending.blocked
     mentioned = await _link_mentions(session, message, members, blocked, is_new=True)
     others = [m for m in members if m.user_id != sender_id and m.user_id not in blocked]
     record_event(

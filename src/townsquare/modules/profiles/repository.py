@@ -35,6 +35,11 @@ async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> Profile | No
 # Statements on every message sent and every notification made, built once over bind
 # parameters: building and cache-keying one costs more than PostgreSQL takes to run it.
 _PROFILE_BY_USERNAME = select(Profile).where(Profile.username == bindparam("username"))
+_PROFILE_AND_MESSAGE_PERMISSION_BY_USERNAME = (
+    select(Profile, UserSettings.allow_messages_from)
+    .outerjoin(UserSettings, UserSettings.user_id == Profile.user_id)
+    .where(Profile.username == bindparam("username"))
+)
 _MESSAGE_PERMISSIONS = select(UserSettings.user_id, UserSettings.allow_messages_from).where(
     UserSettings.user_id.in_(bindparam("user_ids", expanding=True))
 )
@@ -45,6 +50,22 @@ _SETTINGS_OF = select(UserSettings).where(
 
 async def get_profile_by_username(session: AsyncSession, username: str) -> Profile | None:
     return await session.scalar(_PROFILE_BY_USERNAME, {"username": username.lower()})
+
+
+async def get_profile_and_message_permission_by_username(
+    session: AsyncSession, username: str
+) -> tuple[Profile, MessagePermission] | None:
+    """``get_profile_by_username`` and that user's ``message_permissions`` in one query (a
+    direct message needs both)."""
+    row = (
+        await session.execute(
+            _PROFILE_AND_MESSAGE_PERMISSION_BY_USERNAME, {"username": username.lower()}
+        )
+    ).first()
+    if row is None:
+        return None
+    profile, permission = row
+    return profile, permission or MessagePermission.EVERYONE
 
 
 async def get_profile_and_privacy_by_username(
