@@ -61,12 +61,13 @@ async def get_conversation(
 
 async def get_or_create_direct(
     session: AsyncSession, sender_id: uuid.UUID, recipient_id: uuid.UUID
-) -> Conversation:
-    """The pair's one direct conversation, created with both members if missing. Race-free:
-    two first messages at once both insert-or-ignore on the unique ``direct_key``; one row
-    wins and both read it back. The common case (it exists) is one read."""
+) -> tuple[Conversation, list[ConversationMember], set[uuid.UUID]]:
+    """The pair's one direct conversation, created with both members if missing, with its
+    ``members_and_blocks`` for the sender. Race-free: two first messages at once both
+    insert-or-ignore on the unique ``direct_key``; one row wins and both read it back. The
+    common case (it exists) is one read."""
     key = direct_key(sender_id, recipient_id)
-    found = await _direct_by_key(session, key)
+    found = await _direct_with_members(session, key, sender_id)
     if found is not None:
         return found
     now = utcnow()
@@ -101,20 +102,35 @@ async def get_or_create_direct(
                 },
                 ["conversation_id", "user_id"],
             )
-    conversation = await _direct_by_key(session, key)
-    assert conversation is not None
-    return conversation
+    found = await _direct_with_members(session, key, sender_id)
+    assert found is not None
+    return found
 
 
-_DIRECT_BY_KEY = (
-    select(Conversation)
+# The conversation on every member's row (outer: a conversation is found even without any).
+_DIRECT_WITH_MEMBERS = (
+    select(
+        Conversation,
+        ConversationMember,
+        social.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
+            "blocked"
+        ),
+    )
+    .outerjoin(ConversationMember, ConversationMember.conversation_id == Conversation.id)
     .where(Conversation.direct_key == bindparam("key"))
+    .order_by(ConversationMember.joined_at, ConversationMember.id)
     .execution_options(populate_existing=True)
 )
 
 
-async def _direct_by_key(session: AsyncSession, key: str) -> Conversation | None:
-    return await session.scalar(_DIRECT_BY_KEY, {"key": key})
+async def _direct_with_members(
+    session: AsyncSession, key: str, user_id: uuid.UUID
+) -> tuple[Conversation, list[ConversationMember], set[uuid.UUID]] | None:
+    rows = (await session.execute(_DIRECT_WITH_MEMBERS, {"key": key, "user_id": user_id})).all()
+    if not rows:
+        return None
+    members, blocked = _with_blocks([(m, flag) for _, m, flag in rows if m is not None], user_id)
+    return rows[0][0], members, blocked
 
 
 def add_group(
@@ -267,13 +283,18 @@ async def members_and_blocks(
     """Every member, past or present (``user_id`` too), oldest first, and
     ``blocked_member_ids`` for ``user_id``: one query, each member with a blocked-either-way
     flag."""
-    rows = (
-        await session.execute(
-            _MEMBERS_AND_BLOCKS, {"conversation_id": conversation_id, "user_id": user_id}
-        )
-    ).all()
-    blocked = {member.user_id for member, flag in rows if flag and member.user_id != user_id}
-    return [member for member, _ in rows], blocked
+    rows = await session.execute(
+        _MEMBERS_AND_BLOCKS, {"conversation_id": conversation_id, "user_id": user_id}
+    )
+    return _with_blocks([(member, flag) for member, flag in rows], user_id)
+
+
+def _with_blocks(
+    flagged: Sequence[tuple[ConversationMember, bool]], user_id: uuid.UUID
+) -> tuple[list[ConversationMember], set[uuid.UUID]]:
+    """Members with their blocked-either-way flags -> the members, and the blocked ones."""
+    blocked = {member.user_id for member, flag in flagged if flag and member.user_id != user_id}
+    return [member for member, _ in flagged], blocked
 
 
 async def active_members_and_blocks(

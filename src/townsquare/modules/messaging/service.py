@@ -197,6 +197,16 @@ async def _sending(
     if conversation is None:
         raise ConversationNotFound()
     members, blocked = await repository.members_and_blocks(session, conversation.id, sender_id)
+    return _sending_to(conversation, members, blocked, sender_id)
+
+
+def _sending_to(
+    conversation: Conversation,
+    members: Sequence[ConversationMember],
+    blocked: set[uuid.UUID],
+    sender_id: uuid.UUID,
+) -> _Sending:
+    """``_sending`` from the members (past and present) and blocks read already."""
     sender = next((m for m in members if m.user_id == sender_id), None)
     access = _checked_access(conversation, sender, write=True)
     return _Sending(access, [m for m in members if m.left_at is None], blocked)
@@ -327,8 +337,10 @@ async def send_direct_message(
         )
     # Created before the check, which reads the blocks off its members: a refusal rolls the
     # new conversation back with the rest of the request.
-    conversation = await repository.get_or_create_direct(session, sender_id, recipient.user_id)
-    sending = await _sending(session, sender_id, conversation)
+    conversation, members, blocked = await repository.get_or_create_direct(
+        session, sender_id, recipient.user_id
+    )
+    sending = _sending_to(conversation, members, blocked, sender_id)
     await check_may_message(
         session,
         sender_id,
