@@ -440,10 +440,7 @@ class OutboxRelay:
                 log.warning("event_batch_failed", handler=key, events=len(live), exc_info=True)
                 failed = True
         if failed:
-            return [
-                await self.run_delivery(event_id, key) if event_id in live else "duplicate"
-                for event_id in ordered
-            ]
+            return [await self.run_delivery(event_id, key) for event_id in ordered]
         await self._after_commit(uow, recorded, handler=key, events=str(len(live)))
         outcomes = []
         for event_id in ordered:

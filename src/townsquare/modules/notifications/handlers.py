@@ -1,8 +1,9 @@
 """Event handlers of notifications: one per kind of domain event that tells somebody something.
 
-Each runs in its own transaction (the outbox's), builds a ``Notice`` per recipient and hands them
-to ``service.notify_all``, which applies the policy and inserts at most once per (recipient, event,
-type): a redelivered event changes nothing.
+Each kind of event has a builder of one ``Notice`` per recipient; one batch handler (a relay
+claim's events in one job and one transaction) hands them to ``service.notify_events``, which
+applies the policy and inserts at most once per (recipient, event, type): a redelivered event
+changes nothing.
 """
 
 from __future__ import annotations

@@ -116,21 +116,8 @@ async def notify(
     session: AsyncSession, source_event_id: uuid.UUID, notice: Notice, now: datetime | None = None
 ) -> Notification | None:
     """Create one notification if the policy allows; None if refused or already made."""
-    made = await notify_all(session, source_event_id, [notice], now)
+    made = await notify_events(session, [(source_event_id, notice)], now)
     return made[0] if made else None
-
-
-async def notify_all(
-    session: AsyncSession,
-    source_event_id: uuid.UUID,
-    notices: Sequence[Notice],
-    now: datetime | None = None,
-    *,
-    batched_email_delay: timedelta = timedelta(0),
-) -> list[Notification]:
-    """``notify_events`` for the notices of one event."""
-    sourced = [(source_event_id, notice) for notice in notices]
-    return await notify_events(session, sourced, now, batched_email_delay=batched_email_delay)
 
 
 async def notify_events(
