@@ -31,17 +31,45 @@ def _load_settings() -> Settings:
         raise typer.Exit(code=2) from exc
 
 
+def _require_redis(settings: Settings, shape: str) -> None:
+    """Without Redis, the session cache, rate-limit windows, real-time delivery and presence
+    live in one process's memory: a second process would not see a logout for as long as the
+    session stays cached, would multiply every limit, and would not deliver the other
+    process's events. That mode is for one process only; any other shape is refused, exit 2."""
+    if settings.redis_url:
+        return
+    typer.secho(
+        f"Configuration error: {shape} needs TOWNSQUARE_REDIS_URL. Without Redis the session "
+        "cache, rate limits and real-time delivery live in one process's memory, which the "
+        "other processes would not see (a logout unseen, every limit multiplied). Set "
+        "TOWNSQUARE_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run a single process "
+        "(`townsquare serve`, one worker, no TOWNSQUARE_JOB_BROKER_URL).",
+        fg=typer.colors.RED,
+        err=True,
+    )
+    raise typer.Exit(code=2)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes (production: one per core).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Server processes (production: one per core; more than one needs Redis)."
+        ),
+    ] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Serve the HTTP API (docs at /docs)."""
     import uvicorn
 
     settings = _load_settings()
+    if workers > 1 and not reload:  # --reload runs one process whatever --workers says
+        _require_redis(settings, f"`serve --workers {workers}` ({workers} processes)")
+    if settings.job_broker_url:
+        _require_redis(settings, "TOWNSQUARE_JOB_BROKER_URL (jobs run in `townsquare worker`)")
     uvicorn.run(
         "townsquare.main:create_app",
         factory=True,
@@ -50,7 +78,10 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # The application itself believes X-Forwarded-* from TOWNSQUARE_TRUSTED_PROXIES only;
+        # uvicorn's own handling (which trusts loopback by default) would rewrite the client
+        # before the application could tell a proxy from anyone else on the host.
+        proxy_headers=False,
         access_log=False,
         # Without a bound, one request or socket that never ends keeps a worker alive after
         # its supervisor has gone (seen under load: orphaned workers still relaying).
@@ -71,6 +102,7 @@ def worker() -> None:
             err=True,
         )
         raise typer.Exit(code=2)
+    _require_redis(settings, "townsquare worker (a process apart from `serve`)")
     from townsquare.worker import run_worker
 
     _run_on_fastest_loop(run_worker(settings))

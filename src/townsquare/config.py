@@ -6,11 +6,12 @@ so a misconfigured server never starts.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-secret-key-change-me-in-production-please"
@@ -78,6 +79,14 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=30, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Peers (IPs or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    #: nobody's by default, so a client cannot pick the address its per-IP limits count against.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: /metrics answers a request with ``Authorization: Bearer <token>``…
+    metrics_token: SecretStr | None = None
+    #: …or from one of these client addresses (IPs or CIDR networks). With neither set, metrics
+    #: are open in development and not served at all in production.
+    metrics_allowed_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- accounts
     access_token_ttl_minutes: int = Field(default=15, ge=1)
@@ -199,11 +208,34 @@ class Settings(BaseSettings):
     def _split_lists(cls, data: object) -> object:
         """Comma-separated env values for list settings (``a,b,c``)."""
         if isinstance(data, dict):
-            for key in ("cors_origins", "reserved_usernames", "reaction_types"):
+            for key in (
+                "cors_origins",
+                "reserved_usernames",
+                "reaction_types",
+                "trusted_proxies",
+                "metrics_allowed_ips",
+            ):
                 value = data.get(key)
                 if isinstance(value, str):
                     data[key] = [item.strip() for item in value.split(",") if item.strip()]
         return data
+
+    @field_validator("trusted_proxies", "metrics_allowed_ips")
+    @classmethod
+    def _check_networks(cls, values: list[str]) -> list[str]:
+        """Every entry an IP address or a CIDR network (``10.0.0.0/8``); anything else (a host
+        name, ``*``) is refused rather than silently matching nothing or everything."""
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
+        return values
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
@@ -216,6 +248,8 @@ class Settings(BaseSettings):
             problems.append("TOWNSQUARE_SECRET_KEY must be at least 32 characters")
         if self.debug:
             problems.append("TOWNSQUARE_DEBUG must be false")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            problems.append("TOWNSQUARE_METRICS_TOKEN must be at least 16 characters")
         if problems:
             raise UnsafeProductionSettings(
                 "refusing to start in production: " + "; ".join(problems)
@@ -225,6 +259,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def metrics_restricted(self) -> bool:
+        return self.metrics_token is not None or bool(self.metrics_allowed_ips)
 
 
 @lru_cache

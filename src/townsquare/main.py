@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from townsquare import health, wiring
 from townsquare.config import Environment, Settings, get_settings
@@ -101,9 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.state.metrics_access = health.MetricsAccess.from_settings(settings)
 
-    # Starlette wraps the last added outermost. From the outside in: security headers (on
-    # every answer, 500s included), request id + log + metrics, CORS, body size limit.
+    # Starlette wraps the last added outermost. From the outside in: forwarded headers (only
+    # from TOWNSQUARE_TRUSTED_PROXIES), security headers (on every answer, 500s included),
+    # request id + log + metrics, CORS, body size limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -122,4 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.PRODUCTION)
+    if settings.trusted_proxies:
+        # Here rather than in the server (``serve`` turns uvicorn's own off): the rule holds
+        # under any ASGI server. From a trusted peer, the client is the nearest untrusted
+        # address of X-Forwarded-For and the scheme X-Forwarded-Proto; anyone else's are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

@@ -98,3 +98,34 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOWNSQUARE_MAX_BODY_BYTES", "10")
     with pytest.raises(ValueError, match="max_body_bytes"):
         _settings()
+
+
+def test_trusted_proxies_and_metrics_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = _settings()
+    assert defaults.trusted_proxies == []
+    assert defaults.metrics_allowed_ips == []
+    assert defaults.metrics_token is None
+    monkeypatch.setenv("TOWNSQUARE_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")
+    monkeypatch.setenv("TOWNSQUARE_METRICS_ALLOWED_IPS", "198.51.100.0/24")
+    monkeypatch.setenv("TOWNSQUARE_METRICS_TOKEN", "")
+    settings = _settings()
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+    assert settings.metrics_allowed_ips == ["198.51.100.0/24"]
+    assert settings.metrics_token is None  # empty means unset
+    for bad in ("proxy.example.org", "*", "10.0.0.0/33", "127.0.0.1:8080"):
+        monkeypatch.setenv("TOWNSQUARE_TRUSTED_PROXIES", bad)
+        with pytest.raises(ValueError, match="not an IP address or CIDR network"):
+            _settings()
+    monkeypatch.delenv("TOWNSQUARE_TRUSTED_PROXIES")
+    monkeypatch.setenv("TOWNSQUARE_METRICS_ALLOWED_IPS", "localhost")
+    with pytest.raises(ValueError, match="metrics_allowed_ips"):
+        _settings()
+
+
+def test_production_refuses_a_short_metrics_token() -> None:
+    with pytest.raises(UnsafeProductionSettings, match="TOWNSQUARE_METRICS_TOKEN"):
+        _settings(env="production", secret_key=GOOD_SECRET, metrics_token="short")
+    settings = _settings(env="production", secret_key=GOOD_SECRET, metrics_token="m" * 16)
+    assert settings.metrics_token is not None
+    assert "m" * 16 not in repr(settings)  # a secret: never in a log line or traceback
+    assert _settings(metrics_token="short").metrics_token is not None  # development: any
