@@ -105,7 +105,8 @@ class ClientInfo:
 
 
 async def get_client_info(request: Request) -> ClientInfo:
-    # Behind a proxy, run uvicorn with --proxy-headers so request.client is the real client.
+    # From a peer in TOWNSQUARE_TRUSTED_PROXIES, main.py's proxy middleware has already
+    # made request.client the forwarded client; from anyone else it is the TCP peer.
     ip = request.client.host if request.client else "unknown"
     return ClientInfo(ip=ip, user_agent=request.headers.get("user-agent", "")[:500])
 
