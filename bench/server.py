@@ -29,6 +29,8 @@ def server_env(
             "TOWNSQUARE_DATABASE_URL": database_url,
             "TOWNSQUARE_REDIS_KEY_PREFIX": redis_prefix,
             "TOWNSQUARE_RATE_LIMIT_ENABLED": "false",
+            # Production serves /metrics only to a token or addresses (else a start-up warning).
+            "TOWNSQUARE_METRICS_ALLOWED_IPS": "127.0.0.1",
             "TOWNSQUARE_LOG_LEVEL": "WARNING",
             "TOWNSQUARE_LOG_JSON": "true",
         }
