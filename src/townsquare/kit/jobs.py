@@ -63,6 +63,7 @@ from taskiq.receiver import Receiver
 
 from townsquare.config import Settings
 from townsquare.kit.db import Database, UnitOfWork
+from townsquare.kit.errors import is_database_unavailable
 from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
 from townsquare.kit.models import Base, utcnow
 from townsquare.kit.sql import insert_many_or_ignore
@@ -209,8 +210,13 @@ class OutboxRelay:
         while True:
             try:
                 await self.drain()
-            except Exception:
-                log.exception("outbox_relay_failed")
+            except Exception as exc:
+                # The database away (restart, failover): one line per poll, no traceback;
+                # the next poll retries, and what was not relayed waits in the outbox.
+                if is_database_unavailable(exc):
+                    log.warning("outbox_relay_database_unavailable", error=str(exc)[:300])
+                else:
+                    log.exception("outbox_relay_failed")
             await asyncio.sleep(seconds)
 
     async def close(self) -> None:
@@ -250,11 +256,11 @@ class OutboxRelay:
         except asyncio.CancelledError:
             self._kick_waiting = False  # it may have ended before its turn: let kicks start one
             raise
-        except Exception:
+        except Exception as exc:
             self._kick_waiting = False
             # Nobody awaits a kick: log here (not "Task exception was never retrieved"). What it
             # did not relay stays in the outbox for the next kick or the poll.
-            log.warning("outbox_kick_failed", exc_info=True)
+            log.warning("outbox_kick_failed", exc_info=not is_database_unavailable(exc))
             return 0
 
     async def wait_idle(self) -> None:
