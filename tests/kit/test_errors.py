@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.conftest import Backend, make_settings
 from tests.fixtures import problems
+from tests.fixtures.mailbox import Mailbox
 from tests.fixtures.users import signed_in_user, unique_username
 from tests.kit.helpers import AppFactory, running
 from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError, is_database_unavailable
 from townsquare.kit.web import SessionDep, UnitOfWorkRoute
+from townsquare.main import create_app
 
 SECRET_DETAIL = "db password is hunter2"
 
@@ -165,6 +171,32 @@ async def test_lost_database_connection_is_a_503_with_retry_after_and_the_pool_r
         assert "terminat" not in response.text  # no internals
         # The dead connection was dropped from the pool: the next request is served.
         assert (await http.get("/api/v1/topics/trending")).status_code == 200
+
+
+async def test_an_unreachable_database_is_a_quick_503_not_a_hang(
+    backend: Backend, mailbox: Mailbox
+) -> None:
+    if backend.name != "postgres":
+        pytest.skip("PostgreSQL's connect timeout")
+    # A "server" that takes the connection and never says a word (a host gone silent).
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    settings = make_settings(
+        backend, mailbox, database_url=url, database_connect_timeout_seconds=0.5
+    )
+    try:
+        async with running(create_app(settings)) as http:
+            started = time.monotonic()
+            response = await http.get("/api/v1/topics/trending")
+            assert_problem(response, 503, "database_unavailable")
+            assert response.headers["retry-after"] == "1"
+            ready = await http.get("/readyz")
+            assert_problem(ready, 503, "not_ready")
+            # Bounded by the connect timeout, not asyncpg's 60 s default (coarse bound).
+            assert time.monotonic() - started < 30
+    finally:
+        silent.close()
 
 
 async def test_a_socket_error_outside_the_database_driver_stays_a_500(app: FastAPI) -> None:
