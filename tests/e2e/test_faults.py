@@ -41,6 +41,7 @@ from tests.fixtures.servers import (
     stop_processes,
     townsquare_env,
     wait_ready,
+    wait_until,
 )
 from tests.fixtures.users import SignedIn, signed_in_user
 from tests.kit.helpers import AppFactory
@@ -384,7 +385,15 @@ async def test_sigterm_under_load_finishes_in_flight_requests_and_tells_sockets_
 
         load = [asyncio.create_task(write_loop(n, u)) for n, u in enumerate(writers)]
         holds = [asyncio.create_task(held(n, writers[n % 3])) for n in range(4)]
-        await asyncio.sleep(1.5)  # load running; the held requests' headers are on the server
+        held_at = time.monotonic()
+
+        async def server_moved_on() -> bool:
+            # Load requests sent after the held ones were answered: the server has accepted
+            # the held connections and read their headers by now.
+            return sum(o.started > held_at + 0.2 and o.status is not None for o in outcomes) >= 3
+
+        await wait_until(server_moved_on, 30, "the load to go on past the held requests")
+        await asyncio.sleep(0.3)
         assert not any(h.done() for h in holds)
         server.send_signal(signal.SIGTERM)
         term_at = time.monotonic()
