@@ -179,11 +179,23 @@ class OutboxRelay:
         self._closing = False
         self._poller: asyncio.Task[None] | None = None
 
+        # The database away mid-job (restart, failover): the delivery stays leased and is
+        # handed out again when its lease ends, so the job only logs one line (no traceback).
         async def run_delivery(event_id: str, handler: str) -> None:
-            await self.run_delivery(uuid.UUID(event_id), handler)
+            try:
+                await self.run_delivery(uuid.UUID(event_id), handler)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("job_database_unavailable", handler=handler, events=1)
 
         async def run_deliveries(event_ids: list[str], handler: str) -> None:
-            await self.run_deliveries([uuid.UUID(event_id) for event_id in event_ids], handler)
+            try:
+                await self.run_deliveries([uuid.UUID(e) for e in event_ids], handler)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("job_database_unavailable", handler=handler, events=len(event_ids))
 
         # Registered on this broker instance only: every Platform has its own.
         self._job: AsyncTaskiqDecoratedTask[Any, Any] = self.broker.register_task(
