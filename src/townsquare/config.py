@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     #: PostgreSQL: a pooled connection idle for longer is pinged before reuse (see kit.db).
     database_ping_after_idle_seconds: float = Field(default=1.0, ge=0)
+    #: PostgreSQL: longest wait to open a connection (an unreachable server answers 503).
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     redis_url: str | None = None
     redis_key_prefix: str = "ts:"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from tests.conftest import Backend, make_settings
 from tests.fixtures import problems
+from tests.fixtures.mailbox import Mailbox
 from tests.fixtures.users import signed_in_user, unique_username
 from tests.kit.helpers import AppFactory, running
-from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError
-from townsquare.kit.web import UnitOfWorkRoute
+from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, AppError, is_database_unavailable
+from townsquare.kit.web import SessionDep, UnitOfWorkRoute
+from townsquare.main import create_app
 
 SECRET_DETAIL = "db password is hunter2"
 
@@ -26,6 +33,16 @@ def _router() -> APIRouter:
     @router.get("/crash")
     async def crash() -> None:
         raise RuntimeError(SECRET_DETAIL)
+
+    @router.get("/refused")
+    async def refused() -> None:
+        # A socket error that is not the database's (SMTP, an HTTP call): a bug, not an outage.
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    @router.post("/lose-connection")
+    async def lose_connection(session: SessionDep) -> None:
+        # The server ends this very connection mid-transaction, as a restart would.
+        await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
     @router.get("/teapot")
     async def teapot() -> None:
@@ -138,6 +155,75 @@ async def test_no_free_database_connection_is_a_503_with_retry_after(
         assert body["retry_after"] == 1
         # Once the connection is back, the same request is served.
         assert (await http.get("/api/v1/topics/trending")).status_code == 200
+
+
+async def test_lost_database_connection_is_a_503_with_retry_after_and_the_pool_recovers(
+    app: FastAPI,
+) -> None:
+    if app.state.settings.is_sqlite:
+        pytest.skip("a PostgreSQL server connection to lose")
+    app.include_router(_router())
+    async with running(app, started=True) as http:
+        response = await http.post("/_kit_test/lose-connection")
+        body = assert_problem(response, 503, "database_unavailable")
+        assert response.headers["retry-after"] == "1"
+        assert body["retry_after"] == 1
+        assert "terminat" not in response.text  # no internals
+        # The dead connection was dropped from the pool: the next request is served.
+        assert (await http.get("/api/v1/topics/trending")).status_code == 200
+
+
+async def test_an_unreachable_database_is_a_quick_503_not_a_hang(
+    backend: Backend, mailbox: Mailbox
+) -> None:
+    if backend.name != "postgres":
+        pytest.skip("PostgreSQL's connect timeout")
+    # A "server" that takes the connection and never says a word (a host gone silent).
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    settings = make_settings(
+        backend, mailbox, database_url=url, database_connect_timeout_seconds=0.5
+    )
+    try:
+        async with running(create_app(settings)) as http:
+            started = time.monotonic()
+            response = await http.get("/api/v1/topics/trending")
+            assert_problem(response, 503, "database_unavailable")
+            assert response.headers["retry-after"] == "1"
+            ready = await http.get("/readyz")
+            assert_problem(ready, 503, "not_ready")
+            # Bounded by the connect timeout, not asyncpg's 60 s default (coarse bound).
+            assert time.monotonic() - started < 30
+    finally:
+        silent.close()
+
+
+async def test_a_socket_error_outside_the_database_driver_stays_a_500(app: FastAPI) -> None:
+    app.include_router(_router())
+    async with running(app, started=True) as http:
+        response = await http.get("/_kit_test/refused")
+    assert_problem(response, 500, "internal_error")
+
+
+def test_database_unavailable_is_told_from_other_errors() -> None:
+    class PostgresError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    for sqlstate in ("08006", "08003", "57P01", "57P03"):
+        assert is_database_unavailable(PostgresError(sqlstate))
+        wrapped = DBAPIError("SELECT 1", {}, PostgresError(sqlstate))
+        assert is_database_unavailable(wrapped)
+    assert is_database_unavailable(
+        DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True)
+    )
+    # A constraint, a bad query, a socket error of someone else: not an outage.
+    assert not is_database_unavailable(DBAPIError("INSERT", {}, PostgresError("23505")))
+    assert not is_database_unavailable(DBAPIError("SELEC", {}, PostgresError("42601")))
+    assert not is_database_unavailable(ConnectionRefusedError(111, "Connection refused"))
+    assert not is_database_unavailable(RuntimeError("boom"))
 
 
 async def test_sqlite_busy_timeout_is_a_503_not_a_500(app_factory: AppFactory) -> None:

@@ -82,7 +82,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout_seconds,
         # JIT compilation made the feed rebuild query 20x slower (209 ms vs 9.3 ms, EXPLAIN
         # ANALYZE on the bench dataset): our queries are short OLTP lookups it never pays for.
-        connect_args={"server_settings": {"jit": "off"}},
+        # An unreachable server (host down, packets dropped) fails the connect in bounded
+        # time (503 database_unavailable) instead of asyncpg's 60 s default.
+        connect_args={
+            "server_settings": {"jit": "off"},
+            "timeout": settings.database_connect_timeout_seconds,
+        },
     )
     _ping_after_idle(engine, settings.database_ping_after_idle_seconds)
     return engine

@@ -6,6 +6,8 @@ errors) into ``application/problem+json``. Clients never see a stack trace.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -14,7 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -40,7 +42,10 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
-    retry_after: int | None = Field(default=None, description="Seconds to wait (429 only).")
+    retry_after: int | None = Field(
+        default=None,
+        description="Seconds to wait (429, and 503 `overloaded`/`database_unavailable`).",
+    )
 
 
 class AppError(Exception):
@@ -200,6 +205,75 @@ async def _overloaded(request: Request, exc: Exception) -> Response:
     )
 
 
+#: SQLSTATEs of a lost or refused database connection: class 08 (connection exception) and
+#: the server going away or not accepting yet (admin/crash shutdown, "cannot connect now":
+#: "the database system is starting up / shutting down").
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+#: Modules whose socket errors are the database connection's (asyncpg connects through them).
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the DBAPI error a SQLAlchemy error wraps, and what each was raised from."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [
+            e
+            for e in (getattr(current, "orig", None), current.__cause__, current.__context__)
+            if isinstance(e, BaseException)
+        ]
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database cannot be reached right now" (restart, failover,
+    network cut) rather than a bug: a connection SQLAlchemy found dead and invalidated, a
+    PostgreSQL connection error or shutdown, or a refused/reset/timed-out socket inside the
+    driver. Such a request did not commit: its transaction died with the connection."""
+    for cause in _causes(exc):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if type(cause).__name__ == "InterfaceError" and "connection is closed" in str(cause):
+            return True  # asyncpg's (and its SQLAlchemy adapter's) "connection is closed"
+        if isinstance(
+            cause, ConnectionError | TimeoutError | socket.gaierror
+        ) and _raised_in_driver(cause):
+            return True
+    return False
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database went away (restarted, failed over, unreachable): 503 with Retry-After, as
+    for an overload. Service resumes by itself: the pool replaces the dead connections."""
+    log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc)[:300])
+    return problem_response(
+        request,
+        status=503,
+        code="database_unavailable",
+        detail="The database is unavailable; retry shortly.",
+        headers={"Retry-After": "1"},
+        retry_after=1,
+    )
+
+
 async def _operational_error(request: Request, exc: Exception) -> Response:
     if "database is locked" in str(exc):  # SQLite's busy timeout ran out waiting for a writer
         return await _overloaded(request, exc)
@@ -207,6 +281,8 @@ async def _operational_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        return await _database_unavailable(request, exc)
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
         request, status=500, code="internal_error", detail="An unexpected error occurred."
@@ -219,6 +295,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _overloaded)
     app.add_exception_handler(OperationalError, _operational_error)
+    # Lost database connections surface as these (asyncpg's refused connect as a bare OSError);
+    # ``_unhandled_error`` tells them from bugs. Registered by class so that Starlette answers
+    # them without re-raising (only the catch-all ``Exception`` handler re-raises).
+    app.add_exception_handler(DBAPIError, _unhandled_error)
+    app.add_exception_handler(OSError, _unhandled_error)
     app.add_exception_handler(Exception, _unhandled_error)
 
 

@@ -63,6 +63,7 @@ from taskiq.receiver import Receiver
 
 from townsquare.config import Settings
 from townsquare.kit.db import Database, UnitOfWork
+from townsquare.kit.errors import is_database_unavailable
 from townsquare.kit.events import Event, EventHandlers, OutboxEvent, has_recorded_events
 from townsquare.kit.models import Base, utcnow
 from townsquare.kit.sql import insert_many_or_ignore
@@ -178,11 +179,23 @@ class OutboxRelay:
         self._closing = False
         self._poller: asyncio.Task[None] | None = None
 
+        # The database away mid-job (restart, failover): the delivery stays leased and is
+        # handed out again when its lease ends, so the job only logs one line (no traceback).
         async def run_delivery(event_id: str, handler: str) -> None:
-            await self.run_delivery(uuid.UUID(event_id), handler)
+            try:
+                await self.run_delivery(uuid.UUID(event_id), handler)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("job_database_unavailable", handler=handler, events=1)
 
         async def run_deliveries(event_ids: list[str], handler: str) -> None:
-            await self.run_deliveries([uuid.UUID(event_id) for event_id in event_ids], handler)
+            try:
+                await self.run_deliveries([uuid.UUID(e) for e in event_ids], handler)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("job_database_unavailable", handler=handler, events=len(event_ids))
 
         # Registered on this broker instance only: every Platform has its own.
         self._job: AsyncTaskiqDecoratedTask[Any, Any] = self.broker.register_task(
@@ -209,8 +222,13 @@ class OutboxRelay:
         while True:
             try:
                 await self.drain()
-            except Exception:
-                log.exception("outbox_relay_failed")
+            except Exception as exc:
+                # The database away (restart, failover): one line per poll, no traceback;
+                # the next poll retries, and what was not relayed waits in the outbox.
+                if is_database_unavailable(exc):
+                    log.warning("outbox_relay_database_unavailable", error=str(exc)[:300])
+                else:
+                    log.exception("outbox_relay_failed")
             await asyncio.sleep(seconds)
 
     async def close(self) -> None:
@@ -250,11 +268,11 @@ class OutboxRelay:
         except asyncio.CancelledError:
             self._kick_waiting = False  # it may have ended before its turn: let kicks start one
             raise
-        except Exception:
+        except Exception as exc:
             self._kick_waiting = False
             # Nobody awaits a kick: log here (not "Task exception was never retrieved"). What it
             # did not relay stays in the outbox for the next kick or the poll.
-            log.warning("outbox_kick_failed", exc_info=True)
+            log.warning("outbox_kick_failed", exc_info=not is_database_unavailable(exc))
             return 0
 
     async def wait_idle(self) -> None:

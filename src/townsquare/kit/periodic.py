@@ -25,6 +25,7 @@ from sqlalchemy import String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townsquare.kit.db import Database
+from townsquare.kit.errors import is_database_unavailable
 from townsquare.kit.models import Base, utcnow
 from townsquare.kit.sql import insert_or_ignore
 
@@ -92,9 +93,12 @@ class Scheduler:
             try:
                 if await self._claim(entry):
                     await self._run(entry)
-            except Exception:
+            except Exception as exc:
                 # The database may be away for a moment: try again at the next tick.
-                log.exception("periodic_job_claim_failed", job=entry.name)
+                if is_database_unavailable(exc):
+                    log.warning("periodic_job_database_unavailable", job=entry.name)
+                else:
+                    log.exception("periodic_job_claim_failed", job=entry.name)
             await asyncio.sleep(tick)
 
     async def _claim(self, entry: _Entry) -> bool:

@@ -7,6 +7,7 @@ Close codes (documented in docs/api.md):
 - 4000: a ping written to the client went unanswered (no frame at all) for a heartbeat;
 - 4008: the client reads too slowly (its send queue filled up, or one send waited a heartbeat);
 - 4401: missing, invalid or expired access token, or the session ended.
+- 1012 (sent by uvicorn on SIGTERM): the server is restarting; reconnect with ``last_event_id``.
 """
 
 from __future__ import annotations
