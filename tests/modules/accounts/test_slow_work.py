@@ -4,15 +4,27 @@ transaction, so SQLite's write lock and PostgreSQL's pooled connections stay fre
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from tests.fixtures.mailbox import Mailbox
 from tests.fixtures.users import PASSWORD, SignedIn, login, register, signed_in_user
 from tests.modules.accounts.conftest import AppFactory
-from tests.modules.accounts.helpers import API, assert_problem, bearer, new_session
+from tests.modules.accounts.helpers import (
+    API,
+    assert_problem,
+    bearer,
+    db_execute,
+    db_one,
+    error_fields,
+    new_session,
+)
+from townsquare.modules.accounts.models import User
 from townsquare.modules.accounts.passwords import PasswordHasher
+from townsquare.modules.accounts.service import hasher
 
 
 @pytest.mark.parametrize("pool_size", [10, 1], ids=["pool-10", "pool-1"])
@@ -143,3 +155,49 @@ async def test_passwords_are_hashed_and_checked_with_no_connection_in_use(
     assert kinds.count("hash") >= 4  # two registrations, a change, a reset
     assert kinds.count("verify") >= 10
     assert [entry for entry in seen if entry[1] != 0] == [], seen
+
+
+async def test_a_password_changed_while_it_was_checked_proves_nothing(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check runs apart from the write, so the row is re-read before writing: if the password
+    changed in between (another session's change, a reset), the answer is a wrong password's."""
+    app, client = await app_factory()
+    user = await signed_in_user(client)
+    user_id = uuid.UUID(user.user_id)
+    password_hasher = hasher(app.state.platform)
+    original_hash = await password_hasher.hash(PASSWORD)
+    meanwhile_hash = await password_hasher.hash("changed meanwhile, elsewhere")
+    original_verify = PasswordHasher.verify
+    change_during_next_check = False
+
+    async def verify_while_it_changes(
+        self: PasswordHasher, password: str, password_hash: str | None
+    ) -> tuple[bool, str | None]:
+        nonlocal change_during_next_check
+        result = await original_verify(self, password, password_hash)
+        if change_during_next_check:
+            change_during_next_check = False
+            await db_execute(
+                app, update(User).where(User.id == user_id).values(password_hash=meanwhile_hash)
+            )
+        return result
+
+    monkeypatch.setattr(PasswordHasher, "verify", verify_while_it_changes)
+
+    change_during_next_check = True
+    assert_problem(await login(client, user.username), 401, "invalid_credentials")
+
+    restore = update(User).where(User.id == user_id).values(password_hash=original_hash)
+    await db_execute(app, restore)
+    token = (await new_session(client, user))["access_token"]
+    change_during_next_check = True
+    response = await client.post(
+        f"{API}/auth/password/change",
+        json={"current_password": PASSWORD, "new_password": "mine, I thought"},
+        headers=bearer(token),
+    )
+    assert error_fields(assert_problem(response, 422)) == {"body.current_password"}
+    # What was written meanwhile stands.
+    row = await db_one(app, select(User.password_hash).where(User.id == user_id))
+    assert row.password_hash == meanwhile_hash
