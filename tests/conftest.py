@@ -125,6 +125,7 @@ def make_settings(backend: Backend, mailbox: Mailbox, **overrides: object) -> Se
         "rate_limit_password_per_ip": "1000/minute",
         "rate_limit_password_per_account": "1000/minute",
         "rate_limit_login_failures_per_account": "1000/minute",
+        "rate_limit_login_failures_per_source": "1000/minute",
         "login_failure_delay_ms": 0,
     }
     values.update(overrides)

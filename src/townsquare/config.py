@@ -160,7 +160,11 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_register_per_ip: str = "10/hour"
     rate_limit_login_per_ip: str = "30/minute"
-    rate_limit_login_failures_per_account: str = "10/15 minutes"
+    #: Failed logins of one account from one client IP: past it, that IP may not try that account.
+    rate_limit_login_failures_per_source: str = "10/15 minutes"
+    #: Failed logins of one account from all IPs: past it, IPs that failed on it are refused and
+    #: failures answered at the longest delay; an IP with no failures may still log in.
+    rate_limit_login_failures_per_account: str = "100/15 minutes"
     rate_limit_password_per_ip: str = "10/hour"
     rate_limit_password_per_account: str = "5/hour"
     login_failure_delay_ms: int = Field(default=250, ge=0)

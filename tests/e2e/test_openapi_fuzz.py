@@ -108,6 +108,7 @@ UNREACHABLE_LIMITS = {
         "rate_limit_password_per_ip",
         "rate_limit_password_per_account",
         "rate_limit_login_failures_per_account",
+        "rate_limit_login_failures_per_source",
     )
 }
 #: Operations whose success ends the session the request was made with.

@@ -50,24 +50,49 @@ async def test_login_is_limited_per_ip(app_factory: AppFactory) -> None:
         assert rate_headers(response)[:2] == (3, 2)
 
 
-async def test_failed_logins_lock_the_account_not_the_others(app_factory: AppFactory) -> None:
-    app, client = await app_factory(rate_limit_login_failures_per_account="3/minute")
+async def test_failed_logins_lock_out_their_source_not_the_owner(app_factory: AppFactory) -> None:
+    app, client = await app_factory(rate_limit_login_failures_per_source="3/minute")
     target = await register(client)
     bystander = await register(client)
 
     for _ in range(3):
         assert_problem(await login(client, target["username"], "guessing wrong"), 401)
-    # Now even the right password waits, by username or by email, from any address.
+    # The guessing address may not try this account any more, even with the right password...
     assert_rate_limited(await login(client, target["username"]))
     assert_rate_limited(await login(client, target["email"]))
-    async with http_client(app, "198.51.100.30") as elsewhere:
-        assert_rate_limited(await login(elsewhere, target["username"]))
-        assert (await login(elsewhere, bystander["username"])).status_code == 200
+    # ...but may still sign in to others,
     assert (await login(client, bystander["username"])).status_code == 200
+    # and the owner, from an address that has not been failing, signs in as usual.
+    async with http_client(app, "198.51.100.30") as owner:
+        assert (await login(owner, target["username"])).status_code == 200
+        assert (await login(owner, target["email"])).status_code == 200
+
+
+async def test_past_the_account_ceiling_failing_sources_are_refused(
+    app_factory: AppFactory,
+) -> None:
+    """Guesses spread over many addresses: once the account's ceiling is reached, an address that
+    failed on it is refused and a new one gets one try; the owner's clean address still works."""
+    app, _ = await app_factory(
+        rate_limit_login_failures_per_source="5/minute",
+        rate_limit_login_failures_per_account="4/minute",
+    )
+    async with http_client(app, "198.51.100.50") as setup:
+        target = await register(setup)
+    async with http_client(app, "198.51.100.51") as one, http_client(app, "198.51.100.52") as two:
+        for guesser in (one, two, one, two):
+            assert_problem(await login(guesser, target["username"], "guessing wrong"), 401)
+        assert_rate_limited(await login(one, target["username"]))
+        assert_rate_limited(await login(two, target["username"], "guessing wrong"))
+    async with http_client(app, "198.51.100.53") as three:
+        assert_problem(await login(three, target["username"], "guessing wrong"), 401)
+        assert_rate_limited(await login(three, target["username"], "guessing wrong"))
+    async with http_client(app, "198.51.100.54") as owner:
+        assert (await login(owner, target["username"])).status_code == 200
 
 
 async def test_a_successful_login_clears_the_failure_count(app_factory: AppFactory) -> None:
-    _, client = await app_factory(rate_limit_login_failures_per_account="3/minute")
+    _, client = await app_factory(rate_limit_login_failures_per_source="3/minute")
     account = await register(client)
     for _ in range(3):
         for _ in range(2):
@@ -77,11 +102,13 @@ async def test_a_successful_login_clears_the_failure_count(app_factory: AppFacto
 
 async def test_unknown_accounts_are_limited_like_real_ones(app_factory: AppFactory) -> None:
     """Otherwise the absence of a 429 would tell which names exist."""
-    _, client = await app_factory(rate_limit_login_failures_per_account="3/minute")
+    app, client = await app_factory(rate_limit_login_failures_per_source="3/minute")
     for _ in range(3):
         assert_problem(await login(client, "ghost_user", "any password"), 401)
     assert_rate_limited(await login(client, "ghost_user", "any password"))
     assert_rate_limited(await login(client, "GHOST_USER", "any password"))
+    async with http_client(app, "198.51.100.60") as elsewhere:
+        assert_problem(await login(elsewhere, "ghost_user", "any password"), 401)
 
 
 async def test_registration_is_limited_per_ip(app_factory: AppFactory) -> None:
@@ -127,6 +154,42 @@ async def test_password_reset_requests_are_limited_per_address_alike(
     await app.state.platform.outbox.wait_idle()
     resets = [m for m in mailbox.to(account["email"]) if "Reset your password" in m.subject]
     assert len(resets) == 2
+
+
+async def test_a_strangers_reset_requests_do_not_block_the_owners(
+    app_factory: AppFactory, mailbox: Mailbox
+) -> None:
+    app, client = await app_factory(rate_limit_password_per_account="2/minute")
+    account = await register(client)
+    async with http_client(app, "198.51.100.70") as stranger:
+        for _ in range(2):
+            response = await stranger.post(
+                f"{API}/auth/password/forgot", json={"email": account["email"]}
+            )
+            assert response.status_code == 202, response.text
+        assert_rate_limited(
+            await stranger.post(f"{API}/auth/password/forgot", json={"email": account["email"]})
+        )
+    await app.state.platform.outbox.wait_idle()
+    mailbox.clear()
+    # The owner asks from their own address: the link is sent.
+    response = await client.post(f"{API}/auth/password/forgot", json={"email": account["email"]})
+    assert response.status_code == 202, response.text
+    mail = await mailbox.wait_for(account["email"], "Reset your password")
+    assert mail.token
+
+
+async def test_reset_requests_are_limited_per_source(app_factory: AppFactory) -> None:
+    """One address asking for many accounts' resets meets the per-IP limit."""
+    _, client = await app_factory(rate_limit_password_per_ip="3/minute")
+    for n in range(3):
+        response = await client.post(
+            f"{API}/auth/password/forgot", json={"email": f"someone-{n}@example.org"}
+        )
+        assert response.status_code == 202, response.text
+    assert_rate_limited(
+        await client.post(f"{API}/auth/password/forgot", json={"email": "someone-9@example.org"})
+    )
 
 
 async def test_refresh_is_limited_per_ip(app_factory: AppFactory) -> None:

@@ -150,9 +150,9 @@ async def logout(viewer: CurrentViewer, session: SessionDep) -> None:
     dependencies=[limit_per_ip("password", "rate_limit_password_per_ip")],
 )
 async def forgot_password(
-    body: ForgotPasswordRequest, session: SessionDep, platform: PlatformDep
+    body: ForgotPasswordRequest, session: SessionDep, platform: PlatformDep, client: ClientDep
 ) -> object:
-    await service.request_password_reset(session, platform, body.email)
+    await service.request_password_reset(session, platform, body.email, client)
     return Accepted(detail="If an account uses this address, a reset link is on its way.")
 
 

@@ -6,9 +6,9 @@ through domain events, so a rolled-back change never sends one.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from townsquare.kit.events import record_event
 from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import PageRequest
 from townsquare.kit.platform import Platform
+from townsquare.kit.slow import read_apart, release
 from townsquare.kit.web import ClientInfo
 from townsquare.modules.accounts import events, repository
 from townsquare.modules.accounts.models import (
@@ -47,6 +48,7 @@ from townsquare.modules.accounts.schemas import (
     RegisterRequest,
     TokenPair,
 )
+from townsquare.modules.accounts.throttle import LoginThrottle, count_reset_email
 from townsquare.modules.accounts.tokens import hash_secret, new_secret
 from townsquare.modules.profiles import service as profiles
 from townsquare.modules.profiles.schemas import PrivacyOut, ProfileOut, SettingsOut
@@ -174,24 +176,31 @@ async def login(
     session: AsyncSession, platform: Platform, identifier: str, password: str, client: ClientInfo
 ) -> TokenPair:
     settings = platform.settings
-    user = await _find_user_for_login(session, identifier)
-    if user is not None and _past_deletion_grace(user):
-        user = None  # awaiting its purge: no longer restorable, so treated as unknown
-    failures_key = str(user.id) if user else "unknown:" + identifier.lower()
-    failures_rule = settings.rate_limit_login_failures_per_account
-    await platform.limiter.check(failures_rule, "login-failures", failures_key)
-    valid, upgraded_hash = await hasher(platform).verify(
-        password, user.password_hash if user else None
+    # argon2 and the failure delay are slow: the account is read apart, and the request's
+    # session writes only once the password has proved right (kit.slow).
+    found = await read_apart(
+        platform.database, session, lambda reads: _credentials_for_login(reads, identifier)
     )
-    if user is None or not valid:
-        await _count_failed_login(platform, failures_key)
+    throttle = LoginThrottle(
+        platform, str(found.user_id) if found else "unknown:" + identifier.lower(), client.ip
+    )
+    await throttle.check()
+    valid, upgraded_hash = await hasher(platform).verify(
+        password, found.password_hash if found else None
+    )
+    if found is None or not valid:
+        await throttle.failed()
+        raise InvalidCredentials("Wrong email, username or password.")
+    user = await repository.get_user_for_update(session, found.user_id)
+    if user is None or user.password_hash != found.password_hash or _past_deletion_grace(user):
+        # Changed since it was checked (a new password, a purge): the check proves nothing now.
         raise InvalidCredentials("Wrong email, username or password.")
     if user.status is AccountStatus.SUSPENDED:
         raise AccountSuspended(
             "This account is suspended."
             + (f" Reason: {user.status_reason}" if user.status_reason else "")
         )
-    await platform.limiter.reset(failures_rule, "login-failures", failures_key)
+    await throttle.succeeded()
     if upgraded_hash is not None:
         user.password_hash = upgraded_hash
     if user.status in (AccountStatus.DEACTIVATED, AccountStatus.DELETED):
@@ -211,6 +220,21 @@ async def login(
     return await _issue_tokens(session, platform, user.id, auth)
 
 
+@dataclass(frozen=True)
+class _Credentials:
+    """What a password check needs of an account, read apart from the writing unit of work."""
+
+    user_id: uuid.UUID
+    password_hash: str | None
+
+
+async def _credentials_for_login(session: AsyncSession, identifier: str) -> _Credentials | None:
+    user = await _find_user_for_login(session, identifier)
+    if user is None or _past_deletion_grace(user):
+        return None  # awaiting its purge: no longer restorable, so treated as unknown
+    return _Credentials(user.id, user.password_hash)
+
+
 async def _find_user_for_login(session: AsyncSession, identifier: str) -> User | None:
     if "@" in identifier:
         return await repository.get_user_by_email(session, identifier)
@@ -224,20 +248,6 @@ def _past_deletion_grace(user: User) -> bool:
         and user.purge_after is not None
         and user.purge_after <= utcnow()
     )
-
-
-async def _count_failed_login(platform: Platform, failures_key: str) -> None:
-    """Each failure counts against the account; after three, answers slow down exponentially."""
-    settings = platform.settings
-    rule = settings.rate_limit_login_failures_per_account
-    await platform.limiter.hit(rule, "login-failures", failures_key)
-    failures = await platform.limiter.count(rule, "login-failures", failures_key)
-    if failures > 3 and settings.login_failure_delay_ms:
-        delay_ms = min(
-            settings.login_failure_delay_ms * 2 ** (failures - 4),
-            settings.login_failure_delay_max_ms,
-        )
-        await asyncio.sleep(delay_ms / 1000)
 
 
 async def _reactivate(session: AsyncSession, user: User) -> None:
@@ -375,11 +385,11 @@ def session_validator() -> SessionValidator:
 # --- passwords
 
 
-async def request_password_reset(session: AsyncSession, platform: Platform, email: str) -> None:
+async def request_password_reset(
+    session: AsyncSession, platform: Platform, email: str, client: ClientInfo
+) -> None:
     """Same answer whether or not the address has an account; the email goes out after commit."""
-    await platform.limiter.hit(
-        platform.settings.rate_limit_password_per_account, "password-forgot", email.lower()
-    )
+    await count_reset_email(platform, email, client.ip)
     user = await repository.get_user_by_email(session, email)
     if user is not None and user.purged_at is None:
         record_event(session, events.PASSWORD_RESET_REQUESTED, {"user_id": str(user.id)})
@@ -389,7 +399,8 @@ async def reset_password(
     session: AsyncSession, platform: Platform, token: str, new_password: str
 ) -> None:
     now = utcnow()
-    password_hash = await hasher(platform).hash(new_password)  # before the write lock, as above
+    await release(session)
+    password_hash = await hasher(platform).hash(new_password)  # before any write (kit.slow)
     found = await repository.get_usable_token(
         session, hash_secret(token), TokenPurpose.RESET_PASSWORD, now
     )
@@ -407,8 +418,10 @@ async def reset_password(
 async def change_password(
     session: AsyncSession, platform: Platform, viewer: Viewer, current: str, new: str
 ) -> None:
-    user = await _get_user_checking_password(session, platform, viewer, current)
-    user.password_hash = await hasher(platform).hash(new)
+    checked = await _check_password(session, platform, viewer, current)
+    new_hash = await hasher(platform).hash(new)  # still outside the writing unit of work
+    user = await _get_user_as_checked(session, viewer, checked)
+    user.password_hash = new_hash
     await repository.revoke_sessions(
         session, user.id, utcnow(), "password_changed", keep=viewer.session_id
     )
@@ -422,12 +435,50 @@ async def _get_user_checking_password(
     password: str,
     field: str = "body.current_password",
 ) -> User:
+    """The viewer's account, locked for the write that follows, once ``password`` proved right."""
+    checked = await _check_password(session, platform, viewer, password, field)
+    return await _get_user_as_checked(session, viewer, checked, field)
+
+
+async def _check_password(
+    session: AsyncSession,
+    platform: Platform,
+    viewer: Viewer,
+    password: str,
+    field: str = "body.current_password",
+) -> _Credentials:
+    """Check the viewer's password with no transaction open (argon2 is slow, ``kit.slow``)."""
     await platform.limiter.hit(
         platform.settings.rate_limit_password_per_account, "password-check", str(viewer.user_id)
     )
-    user = await _get_user(session, viewer.user_id)
-    valid, _ = await hasher(platform).verify(password, user.password_hash)
+    found = await read_apart(
+        platform.database, session, lambda reads: _credentials_of(reads, viewer.user_id)
+    )
+    if found is None:
+        raise UserNotFound()
+    valid, _ = await hasher(platform).verify(password, found.password_hash)
     if not valid:
+        raise ValidationFailed.on(field, "The password is not correct.", "wrong_password")
+    return found
+
+
+async def _credentials_of(session: AsyncSession, user_id: uuid.UUID) -> _Credentials | None:
+    user = await repository.get_user(session, user_id)
+    return _Credentials(user.id, user.password_hash) if user else None
+
+
+async def _get_user_as_checked(
+    session: AsyncSession,
+    viewer: Viewer,
+    checked: _Credentials,
+    field: str = "body.current_password",
+) -> User:
+    """The account re-read for update; if its password changed since the check, the check
+    proved nothing, and the answer is the one a wrong password gets."""
+    user = await repository.get_user_for_update(session, viewer.user_id)
+    if user is None:
+        raise UserNotFound()
+    if user.password_hash != checked.password_hash:
         raise ValidationFailed.on(field, "The password is not correct.", "wrong_password")
     return user
 
