@@ -4,11 +4,24 @@ PostgreSQL text cannot hold the NUL character (U+0000): a value with one fails i
 (a 500) instead of being refused as invalid input (a 422). Free text a client sends that is
 stored or looked up carries ``NoNul``: ``Annotated[str, StringConstraints(...), NoNul]``.
 Strings already held to a pattern or a stricter type (usernames, emails, URLs) need not.
+
+Names, titles and bios shown to other people also carry ``Visible``, after the constraints:
+``Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+NoNul, Visible(100)]``. It strips control, bidirectional and invisible characters
+(``kit.text.clean_text``) and refuses a required value left with nothing visible (422 on the
+field). Profiles, conversations, bookmark collections, post locations, poll options and
+attachment file names use it; groups, when they come, reuse it for their names.
 """
 
 from __future__ import annotations
 
-from pydantic import AfterValidator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import AfterValidator, GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from townsquare.kit.text import clean_text
 
 
 def refuse_nul(value: str) -> str:
@@ -18,3 +31,29 @@ def refuse_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(refuse_nul)
+
+
+@dataclass(frozen=True, slots=True)
+class Visible:
+    """Annotation: clean a human-visible text (see the module's docstring).
+
+    ``max_length`` is checked again after cleaning (NFC may lengthen a few rare sequences; the
+    column must still hold the value); ``required`` refuses an empty result; ``multiline``
+    keeps line breaks (bios, descriptions)."""
+
+    max_length: int
+    required: bool = True
+    multiline: bool = False
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.clean, handler(source))
+
+    def clean(self, value: str) -> str:
+        cleaned = clean_text(value, multiline=self.multiline)
+        if self.required and not cleaned:
+            raise ValueError("must contain visible characters")
+        if len(cleaned) > self.max_length:
+            raise ValueError(f"must have at most {self.max_length} characters")
+        return cleaned

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from websockets.exceptions import ConnectionClosed
 
 from tests.fixtures.servers import serve
 from tests.fixtures.users import SignedIn, signed_in_user
@@ -25,6 +28,8 @@ from tests.modules.stream.helpers import (
 from townsquare.kit.realtime import RedisHub
 
 AppFactory = Callable[..., Awaitable[FastAPI]]
+#: Silent sockets per heartbeat test, each one try.
+TRIES = 15
 
 
 async def _sign_up(app: FastAPI) -> SignedIn:
@@ -200,6 +205,60 @@ async def test_heartbeats_keep_an_answering_client_and_drop_a_silent_one(
             await asyncio.sleep(0.6)  # three more beats
             assert not responder.done()
             responder.cancel()
+
+
+async def test_a_silent_client_is_closed_one_heartbeat_after_the_ping(
+    app_factory: AppFactory,
+) -> None:
+    """Issue 13.11: the deadline was checked only at the next ping tick, so a client that never
+    answered was closed one or two beats after the ping, depending on whether the ping was
+    written before or after the tick's presence renewal. Fifteen silent sockets (fifteen
+    tries): each is closed with 4000 one heartbeat after its first ping arrived, never two
+    (the margin is generous, yet well short of a second beat), and never before one."""
+    await _assert_silent_clients_closed_one_beat_after_their_ping(app_factory)
+
+
+async def test_a_silent_client_is_closed_one_heartbeat_after_the_ping_when_renewals_are_slow(
+    app_factory: AppFactory,
+) -> None:
+    """The same when renewing presence after each ping takes most of a beat (a busy Redis or
+    database): the ping's deadline does not wait for the server's work around the next one
+    (checked at the ping tick, the close came 1.7 beats after the ping)."""
+    await _assert_silent_clients_closed_one_beat_after_their_ping(app_factory, slow_renew=0.7)
+
+
+async def _assert_silent_clients_closed_one_beat_after_their_ping(
+    app_factory: AppFactory, *, slow_renew: float = 0.0
+) -> None:
+    beat = 1.0
+    app = await app_factory(stream_heartbeat_seconds=beat)
+    if slow_renew:
+        presence = app.state.platform.presence
+        renew = presence.renew
+
+        async def slowly_renew(*args: Any) -> Any:
+            await asyncio.sleep(slow_renew)
+            return await renew(*args)
+
+        presence.renew = slowly_renew
+    alice = await _sign_up(app)
+    async with serve(app) as base:
+
+        async def silent_try() -> tuple[float, int | None]:
+            ws = await open_stream(base, alice)
+            first_ping: float | None = None
+            async with asyncio.timeout(10):
+                with contextlib.suppress(ConnectionClosed):
+                    async for raw in ws:
+                        if first_ping is None and '"ping"' in str(raw):
+                            first_ping = time.monotonic()
+            assert first_ping is not None, "closed before any ping"
+            return time.monotonic() - first_ping, ws.close_code
+
+        results = await asyncio.gather(*(silent_try() for _ in range(TRIES)))
+    assert [code for _, code in results] == [4000] * TRIES
+    waits = sorted(round(wait, 2) for wait, _ in results)
+    assert all(0.8 * beat <= wait < 1.6 * beat for wait in waits), waits
 
 
 async def test_a_server_slow_around_its_pings_does_not_drop_an_answering_client(

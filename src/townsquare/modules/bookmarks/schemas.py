@@ -8,11 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from townsquare.kit.validation import NoNul
+from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.posts.schemas import PostOut
 
 CollectionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    NoNul,
+    Visible(100),
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
-from townsquare.kit.validation import NoNul
+from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.messaging.models import (
     ConversationKind,
     MemberRole,
@@ -25,9 +25,17 @@ Username = Annotated[
     str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_]+$")
 ]
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    NoNul,
+    Visible(100),
 ]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), NoNul]
+Description = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000),
+    NoNul,
+    Visible(2000, required=False, multiline=True),
+]
 #: Disappearing messages live from 5 seconds to 90 days.
 TtlSeconds = Annotated[int, Field(ge=5, le=90 * 24 * 3600)]
 
@@ -49,7 +57,10 @@ class MessageIn(BaseModel):
     media_type: Annotated[str, StringConstraints(max_length=100), NoNul] | None = Field(
         default=None, description="MIME type of the media, e.g. `image/png`."
     )
-    file_name: Annotated[str, StringConstraints(min_length=1, max_length=255), NoNul] | None = None
+    #: Shown to the other members: a right-to-left override would disguise "gnp.exe".
+    file_name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=255), NoNul, Visible(255)] | None
+    ) = None
     file_size: Annotated[int, Field(ge=0, le=2**53)] | None = None
     duration_ms: Annotated[int, Field(ge=0, le=24 * 3600 * 1000)] | None = None
     shared_post_id: uuid.UUID | None = None

@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from townsquare.kit.validation import NoNul
+from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.posts.models import (
     CommentPermission,
     MediaType,
@@ -72,7 +72,10 @@ Moment = Annotated[datetime, BeforeValidator(_string_only), AfterValidator(_awar
 Url = Annotated[HttpUrl, Field(max_length=2048)]
 Content = Annotated[str, StringConstraints(max_length=CONTENT_CEILING), NoNul]
 LocationName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    NoNul,
+    Visible(200),
 ]
 Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]
 Longitude = Annotated[StrictFloat, Field(ge=-180, le=180)]
@@ -106,7 +109,10 @@ class PollIn(BaseModel):
     options: Annotated[
         list[
             Annotated[
-                str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+                str,
+                StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                NoNul,
+                Visible(200),
             ]
         ],
         Field(min_length=MIN_POLL_OPTIONS, max_length=MAX_POLL_OPTIONS),

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from townsquare.kit.validation import NoNul
+from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.profiles.models import (
     AccountType,
     Audience,
@@ -40,9 +40,17 @@ Username = Annotated[
     Field(description="3–30 of `a-z 0-9 _`; stored and matched in lower case."),
 ]
 DisplayName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    NoNul,
+    Visible(100),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=100),
+    NoNul,
+    Visible(100, required=False),
+]
 Url = Annotated[HttpUrl, Field(max_length=2048)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
 
@@ -105,18 +113,38 @@ class ProfileUpdate(BaseModel):
     display_name: DisplayName | None = None
     first_name: Name | None = None
     last_name: Name | None = None
-    bio: Annotated[str, StringConstraints(max_length=1000), NoNul] | None = None
+    bio: (
+        Annotated[
+            str,
+            StringConstraints(max_length=1000),
+            NoNul,
+            Visible(1000, required=False, multiline=True),
+        ]
+        | None
+    ) = None
     avatar_url: Url | None = None
     cover_url: Url | None = None
     birth_date: Annotated[
         date | None, BeforeValidator(_iso_date_only), AfterValidator(_past_birth_date)
     ] = None
     gender: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), NoNul] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=50),
+            NoNul,
+            Visible(50, required=False),
+        ]
+        | None
     ) = None
     phone: Phone | None = None
     location: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=100),
+            NoNul,
+            Visible(100, required=False),
+        ]
+        | None
     ) = None
     website: Url | None = None
     account_type: AccountType | None = None

@@ -147,6 +147,8 @@ class _Connection:
         self.last_heard = time.monotonic()
         #: When the oldest ping the client has not answered yet was written to it (None: none).
         self.ping_written_at: float | None = None
+        #: Set when ``ping_written_at`` takes a new value: ``_watch_pongs`` starts its clock.
+        self.ping_written = asyncio.Event()
 
     async def run(self, last_event_id: int | None) -> None:
         hub, presence, user_id = self.platform.hub, self.platform.presence, self.viewer.user_id
@@ -187,14 +189,23 @@ class _Connection:
             asyncio.create_task(self._send_frames()),
             asyncio.create_task(self._receive_frames()),
             asyncio.create_task(self._beat()),
+            asyncio.create_task(self._watch_pongs()),
             asyncio.create_task(self._watch_overflow()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # A task may swallow its cancellation (asyncio.wait_for in a driver, on Python
+            # 3.11, does when the awaited call completes at the same moment): one cancel left
+            # the heartbeat task of a socket closed mid-query pinging into a dead socket, and
+            # the handler waiting for it forever. Cancel again until every task has ended.
+            while pending := [task for task in tasks if not task.done()]:
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=0.1)
             for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                if not task.cancelled():
+                    task.exception()  # retrieved: "never retrieved" is not logged
         first = next(iter(done))
         if first.cancelled():
             return None
@@ -220,14 +231,33 @@ class _Connection:
                 await self.websocket.send_text(frame.to_client())
         except TimeoutError:
             raise _TooSlow from None
-        if frame.type == "ping" and self._unanswered_for() is None:
+        if frame.type == "ping" and not self._ping_unanswered():
             self.ping_written_at = time.monotonic()
+            self.ping_written.set()
 
-    def _unanswered_for(self) -> float | None:
-        """Seconds since the oldest unanswered ping was written; None if all were answered."""
-        if self.ping_written_at is None or self.last_heard >= self.ping_written_at:
-            return None
-        return time.monotonic() - self.ping_written_at
+    def _ping_unanswered(self) -> bool:
+        """A ping was written and the client has sent nothing since."""
+        return self.ping_written_at is not None and self.last_heard < self.ping_written_at
+
+    async def _watch_pongs(self) -> int:
+        """Close a client that leaves a ping unanswered (no frame at all) for one heartbeat.
+
+        The deadline is the ping's own (written at + one heartbeat), kept by this task alone:
+        checked only at the next ping tick, it fired one or two beats after the ping, depending
+        on whether the ping was written before or after the tick's presence renewal ended. The
+        clock starts when the ping is written to the socket, not when the server last heard
+        the client: a server slow to set up a socket or to send (1,000 connecting at once)
+        must not blame the client for its own delay. A client that reads too slowly to even
+        get the ping is the 4008 rule's business."""
+        while True:
+            await self.ping_written.wait()
+            self.ping_written.clear()
+            written = self.ping_written_at
+            if written is None:
+                continue
+            await asyncio.sleep(max(0.0, written + self.heartbeat - time.monotonic()))
+            if self.last_heard < written:
+                return Close.HEARTBEAT_TIMEOUT
 
     async def _watch_overflow(self) -> int:
         await self.subscription.overflowed.wait()
@@ -262,18 +292,10 @@ class _Connection:
             self._say("error", {"code": exc.code, "detail": exc.detail or exc.code})
 
     async def _beat(self) -> int:
-        """Ping every heartbeat; close a client that left a ping unanswered for a heartbeat;
-        keep presence and auth live.
-
-        The clock starts when the ping is written to the socket, not when the server last
-        heard the client: a server slow to set up a socket or to send (1,000 connecting at
-        once) must not blame the client for its own delay. A client that reads too slowly
-        to even get the ping is the 4008 rule's business."""
+        """Ping every heartbeat (``_watch_pongs`` closes a client that does not answer); keep
+        presence and auth live."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            unanswered = self._unanswered_for()
-            if unanswered is not None and unanswered > self.heartbeat:
-                return Close.HEARTBEAT_TIMEOUT
             if not await self._session_live():
                 return Close.UNAUTHORIZED  # logged out or suspended since the handshake
             self._say("ping", {})
