@@ -128,7 +128,9 @@ class _CommitHandlersRun:
                 try:
                     await handler(event)
                 except Exception:
-                    log.exception("commit_handler_failed", event=event.name, event_id=event.id)
+                    log.exception(
+                        "commit_handler_failed", event_name=event.name, event_id=str(event.id)
+                    )
 
 
 class EventHandlers:
