@@ -5,6 +5,12 @@ the change it describes was committed. Handlers register per event name (``Event
 each under a stable key; ``townsquare.kit.jobs`` relays committed events to them through the task
 queue, one delivery per (event, handler), at least once, with idempotent, exactly-once database
 effects (the handler's writes commit together with the delivery's "done" mark).
+
+A job runs some time after the commit (in a worker, under load seconds later). What the person
+who made the change must see on their very next request (their Redis home feed dropped after
+an unmute) also registers a *commit handler* (``EventHandlers.on_commit``): it runs in the
+process that committed the event, right after the commit and before the request answers, on a
+best-effort basis (a failure is logged; the outbox delivery still follows).
 """
 
 from __future__ import annotations
@@ -16,12 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import JSON, Index, String, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from townsquare.kit import db
 from townsquare.kit.db import UnitOfWork
-from townsquare.kit.models import Base, IdMixin, utcnow
+from townsquare.kit.models import Base, IdMixin, new_id, utcnow
+
+log = structlog.get_logger(__name__)
 
 
 class OutboxEvent(IdMixin, Base):
@@ -62,6 +72,10 @@ class Event:
 
 
 _RECORDED = "townsquare.outbox_recorded"
+#: ``session.info`` keys: the process's handlers (bound by ``bind_handlers``), and the hook
+#: that runs the commit handlers of the events the transaction recorded.
+_HANDLERS = "townsquare.event_handlers"
+_COMMIT_HANDLERS_HOOK = "townsquare.event_commit_handlers"
 
 
 def record_event(
@@ -72,8 +86,17 @@ def record_event(
     picks it up then)."""
     now = utcnow()
     available_at = now + delay if delay else now
-    session.add(OutboxEvent(name=name, payload=payload, occurred_at=now, available_at=available_at))
+    event_id = new_id()
+    session.add(
+        OutboxEvent(
+            id=event_id, name=name, payload=payload, occurred_at=now, available_at=available_at
+        )
+    )
     session.info[_RECORDED] = True
+    handlers: EventHandlers | None = session.info.get(_HANDLERS)
+    if handlers is not None and (hooks := handlers.commit_handlers_for(name)):
+        run = db.on_commit(session, _COMMIT_HANDLERS_HOOK, _CommitHandlersRun)
+        run.add(Event(id=event_id, name=name, payload=payload, occurred_at=now), hooks)
 
 
 def has_recorded_events(session: AsyncSession) -> bool:
@@ -84,6 +107,30 @@ def has_recorded_events(session: AsyncSession) -> bool:
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
 #: Takes many events at once (of any of the names it is registered for), in event order.
 BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
+#: Runs right after the commit of the event, in the committing process, outside any
+#: transaction (``EventHandlers.on_commit``).
+CommitHandler = Callable[[Event], Awaitable[None]]
+
+
+class _CommitHandlersRun:
+    """The commit handlers of one transaction's events, run in event order after its commit
+    (a ``kit.db.on_commit`` hook): each on its own, so one failing does not stop the rest."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[Event, list[CommitHandler]]] = []
+
+    def add(self, event: Event, handlers: list[CommitHandler]) -> None:
+        self._calls.append((event, handlers))
+
+    async def __call__(self) -> None:
+        for event, handlers in self._calls:
+            for handler in handlers:
+                try:
+                    await handler(event)
+                except Exception:
+                    log.exception(
+                        "commit_handler_failed", event_name=event.name, event_id=str(event.id)
+                    )
 
 
 class EventHandlers:
@@ -97,6 +144,7 @@ class EventHandlers:
     def __init__(self) -> None:
         self._by_name: dict[str, dict[str, Handler]] = defaultdict(dict)
         self._batches: dict[str, BatchHandler] = {}
+        self._on_commit: dict[str, list[CommitHandler]] = defaultdict(list)
 
     def on(self, name: str, handler: Handler, *, key: str | None = None) -> None:
         key = key or handler_key(handler)
@@ -120,6 +168,17 @@ class EventHandlers:
 
         self.on(name, one, key=key)
 
+    def on_commit(self, name: str, handler: CommitHandler) -> None:
+        """Run ``handler`` right after each commit that recorded ``name``, in the committing
+        process and before its request answers (see the module's docstring). Best effort and
+        at most once: a failure is logged, and nothing runs it again, so whatever must happen
+        also needs an outbox handler (``on``); use this for what makes the change visible at
+        once (dropping a Redis index, say), not for what makes it true."""
+        self._on_commit[name].append(handler)
+
+    def commit_handlers_for(self, name: str) -> list[CommitHandler]:
+        return list(self._on_commit.get(name, ()))
+
     def batch_handler(self, key: str) -> BatchHandler | None:
         """The handler of ``key`` if it takes batches (``on_batch``)."""
         return self._batches.get(key)
@@ -139,3 +198,8 @@ def handler_key(handler: Handler) -> str:
     module = getattr(handler, "__module__", None) or "handler"
     name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
     return f"{module}.{name}"[:200]
+
+
+def bind_handlers(database: db.Database, handlers: EventHandlers) -> None:
+    """Let every unit of work of ``database`` find the commit handlers of what it records."""
+    database.session_extras[_HANDLERS] = handlers

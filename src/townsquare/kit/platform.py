@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from townsquare.config import Settings
 from townsquare.kit.cache import Cache, MemoryCache, RedisCache
 from townsquare.kit.db import Database
-from townsquare.kit.events import EventHandlers
+from townsquare.kit.events import EventHandlers, bind_handlers
 from townsquare.kit.jobs import OutboxRelay
 from townsquare.kit.mail import Mailer, create_mailer
 from townsquare.kit.ratelimit import RateLimiter
@@ -44,6 +44,7 @@ class Platform:
             cache = MemoryCache()
             limiter = RateLimiter.in_memory(enabled=settings.rate_limit_enabled)
         database = Database(settings, cache)
+        bind_handlers(database, handlers)
         hub = create_hub(settings, database, redis)
         bind_hub(database, hub)
         return cls(

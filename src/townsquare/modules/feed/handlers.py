@@ -3,7 +3,11 @@
 Publishing fans a post out; an edit fans it out again (its audience may have widened; pushing
 is idempotent). A change in the graph drops the Redis feeds it touches, so their next read
 rebuilds them with the new sources; what must disappear has already disappeared, because every
-page is filtered again in SQL.
+page is filtered again in SQL. What must *appear* (an unmute, a follow approved, a friendship,
+a close-friends list) cannot wait for a worker: the feeds are dropped right after the commit, in
+the process that made the change, before it answers (a commit handler), so the very next read
+rebuilds them. The outbox handler drops them once more: it covers a failed drop, and a rebuild
+that read the graph before the change committed and stored its feed after the first drop.
 """
 
 from __future__ import annotations
@@ -40,10 +44,18 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
         await service.fan_out_post(uow.session, platform, uuid.UUID(event.payload["post_id"]))
 
     async def drop_changed_feeds(event: Event, uow: UnitOfWork) -> None:
-        fields = _GRAPH_CHANGES[event.name]
-        await service.drop_feeds(platform, [uuid.UUID(event.payload[name]) for name in fields])
+        await service.drop_feeds(platform, _changed(event))
+
+    async def drop_changed_feeds_now(event: Event) -> None:
+        await service.drop_feeds_now(platform, _changed(event))
 
     handlers.on(posts_events.POST_PUBLISHED, fan_out)
     handlers.on(posts_events.POST_EDITED, fan_out)
     for name in _GRAPH_CHANGES:
         handlers.on(name, drop_changed_feeds)
+        handlers.on_commit(name, drop_changed_feeds_now)
+
+
+def _changed(event: Event) -> list[uuid.UUID]:
+    """The users whose feeds a graph event changes."""
+    return [uuid.UUID(event.payload[name]) for name in _GRAPH_CHANGES[event.name]]

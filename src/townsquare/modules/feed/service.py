@@ -365,3 +365,16 @@ async def drop_feeds(platform: Platform, user_ids: list[uuid.UUID]) -> None:
     except STORE_ERRORS as exc:
         _lost_writes(platform, "drop", exc)
         raise
+
+
+async def drop_feeds_now(platform: Platform, user_ids: list[uuid.UUID]) -> None:
+    """``drop_feeds`` right after the graph change committed, so that its author's next read
+    rebuilds with it. Best effort: a failure is logged and counted, and the outbox's
+    ``drop_feeds`` (retried until it succeeds) follows anyway."""
+    store = feed_store(platform)
+    if store is None:
+        return
+    try:
+        await store.drop(user_ids)
+    except STORE_ERRORS as exc:
+        _degraded("drop", exc)

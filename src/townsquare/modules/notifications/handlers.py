@@ -20,6 +20,7 @@ from townsquare.modules.comments import events as comments_events
 from townsquare.modules.messaging import events as messaging_events
 from townsquare.modules.notifications import events, service, tasks
 from townsquare.modules.notifications.models import NotificationType, Priority, TargetType
+from townsquare.modules.notifications.repository import unread_cache_key
 from townsquare.modules.notifications.service import Notice
 from townsquare.modules.posts import events as posts_events
 from townsquare.modules.reactions import events as reactions_events
@@ -307,6 +308,14 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
     async def comment_deleted(event: Event, uow: UnitOfWork) -> None:
         await service.remove_about_target(uow.session, _id(event.payload, "comment_id"))
 
+    async def post_deleted(event: Event, uow: UnitOfWork) -> None:
+        await service.remove_about_post(uow.session, _id(event.payload, "post_id"))
+
+    async def post_deleted_now(event: Event) -> None:
+        """The author's unread count at once (the list hides the notifications already: the
+        read rule); the job above deletes them and recounts everybody's."""
+        await platform.cache.invalidate(unread_cache_key(_id(event.payload, "author_id")))
+
     async def conversation_read(event: Event, uow: UnitOfWork) -> None:
         p = event.payload
         await service.conversation_read(
@@ -325,5 +334,7 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
         handlers.on_batch(name, handle, key=f"{__name__}.handle")
     handlers.on(events.EMAIL_REQUESTED, email)
     handlers.on(comments_events.COMMENT_DELETED, comment_deleted)
+    handlers.on(posts_events.POST_DELETED, post_deleted)
+    handlers.on_commit(posts_events.POST_DELETED, post_deleted_now)
     handlers.on(social_events.BLOCKED, blocked)
     handlers.on(messaging_events.MESSAGES_READ, conversation_read)

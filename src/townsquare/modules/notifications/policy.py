@@ -8,9 +8,10 @@ run after they read it), and the recipient's in-app preference for the type is o
 
 Reading (``visible_notifications_clause``, SQL, every list, group and count): only the viewer's
 own notifications; not those whose actor is now blocked either way or hidden; not those about a
-post that was deleted or that the viewer may no longer see (audience narrowed, archived). So a
-block or a deleted post takes effect on the next read, whatever was created before it. (Deleted
-comments take their notifications along: see ``service.remove_about_target``.)
+post that was deleted or that the viewer may no longer see (audience narrowed, archived), a
+share's notification going with the share or with the original. So a block or a deleted post
+takes effect on the next read, whatever was created before it. (Deleted comments and posts then
+take their notifications along: see ``service.remove_about_target`` / ``remove_about_post``.)
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ def visible_notifications_clause(viewer_id: uuid.UUID, now: datetime) -> ColumnE
             exists().where(
                 Post.id == Notification.post_id,
                 # Authors see their own deleted posts; their notifications about them go.
+                Post.deleted_at.is_(None),
+                posts_policy.visible_posts_clause(viewer_id, now),
+            ),
+        ),
+        # A share's notification is governed by the share (``post_id``) and is about the
+        # original (the target): it goes with either.
+        or_(
+            Notification.type != NotificationType.SHARE,
+            exists().where(
+                Post.id == Notification.target_id,
                 Post.deleted_at.is_(None),
                 posts_policy.visible_posts_clause(viewer_id, now),
             ),

@@ -82,6 +82,25 @@ async def delete_about_target(session: AsyncSession, target_id: uuid.UUID) -> li
     return recipients
 
 
+async def delete_about_post(session: AsyncSession, post_id: uuid.UUID) -> list[uuid.UUID]:
+    """Remove the notifications about a post (a deleted post): those it governs (``post_id``:
+    reactions, comments, replies, mentions in it, a share's own notification) and those whose
+    target it is (the shares of it); their recipients."""
+    about = or_(
+        Notification.post_id == post_id,
+        and_(Notification.target_type == TargetType.POST, Notification.target_id == post_id),
+    )
+    recipients = list(
+        await session.scalars(
+            delete(Notification)
+            .where(about)
+            .returning(Notification.recipient_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return list(dict.fromkeys(recipients))
+
+
 # --- preferences
 
 

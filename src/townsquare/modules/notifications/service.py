@@ -360,6 +360,12 @@ async def remove_about_target(session: AsyncSession, target_id: uuid.UUID) -> No
         invalidate_after_commit(session, unread_cache_key(recipient))
 
 
+async def remove_about_post(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """The post is deleted: every notification about it goes, the shares of it included."""
+    for recipient in await repository.delete_about_post(session, post_id):
+        invalidate_after_commit(session, unread_cache_key(recipient))
+
+
 async def conversation_read(
     session: AsyncSession,
     user_id: uuid.UUID,
