@@ -137,7 +137,7 @@ async def test_readers_and_idle_writers_do_not_wait_for_the_writer(
         async with database.unit_of_work() as uow:
             uow.session.add(_row(-1))  # not flushed: no statement, so no turn needed
 
-    # The holder keeps its turn for the whole test: a gated reader would wait 30 s and fail.
+    # The holder keeps its turn for the whole test: a gated reader would wait 30.5 s and fail.
     assert await asyncio.wait_for(read(), timeout=10) == 1
     await asyncio.wait_for(write_nothing(), timeout=10)
     async with running(sqlite_app, started=True) as http:
@@ -169,7 +169,8 @@ async def test_a_writer_that_fails_gives_its_turn_back(sqlite_app: FastAPI) -> N
 async def test_a_writer_that_gives_up_waiting_leaves_the_line_intact(
     app_factory: AppFactory,
 ) -> None:
-    app = await app_factory(sqlite_busy_timeout_ms=200)
+    # The turn is awaited for at most the pool's wait plus the busy timeout: 0.1 + 0.1 s.
+    app = await app_factory(sqlite_busy_timeout_ms=100, database_pool_timeout_seconds=0.1)
     if not app.state.settings.is_sqlite:
         pytest.skip("SQLite's single writer: PostgreSQL writers run at once")
     database = _database(app)

@@ -14,8 +14,10 @@ So on SQLite every writing unit of work of a process first takes its turn at the
 the session checks out a connection, and given back as soon as its transaction ends (commit,
 rollback or close, after the connection went back to the pool). Writers wait in line without
 holding connections, one at a time holds the lock, and the busy timeout is left to arbitrate
-between processes (a worker, the CLI). The wait in line is bounded by the same
-``sqlite_busy_timeout_ms``; past it the writer fails with ``WriterGateTimeout``, a
+between processes (a worker, the CLI). The wait in line replaces both waits a writer had
+before (for a pooled connection, then in the busy handler), so it is bounded by their sum,
+``database_pool_timeout_seconds`` + ``sqlite_busy_timeout_ms``: a crowd is never shed sooner
+than it was. Past it the writer fails with ``WriterGateTimeout``, a
 ``sqlalchemy.exc.TimeoutError`` like the pool's, which requests answer as 503 ``overloaded``
 and jobs retry (as SQLite's "database is locked" before).
 
@@ -194,7 +196,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 
 class WriterGateTimeout(exc.TimeoutError):
-    """A SQLite writer waited longer than the busy timeout for its turn (503 ``overloaded``)."""
+    """A SQLite writer waited too long for its turn (503 ``overloaded``)."""
 
 
 class WriterGate:
@@ -276,7 +278,9 @@ class Database:
         #: SQLite: writing units of work take turns here (module docstring); None elsewhere.
         self.writer_gate: WriterGate | None = None
         if settings.is_sqlite:
-            self.writer_gate = WriterGate(settings.sqlite_busy_timeout_ms / 1000)
+            self.writer_gate = WriterGate(
+                settings.database_pool_timeout_seconds + settings.sqlite_busy_timeout_ms / 1000
+            )
             self.sessions = async_sessionmaker(
                 self.engine,
                 expire_on_commit=False,
