@@ -311,22 +311,24 @@ class Database:
         work, but could fail with "database is locked" under contention).
         """
         factory = self.read_sessions if read_only else self.sessions
-        async with factory() as session:
-            bind_cache(session, self.cache, self.cache_ttls, read_only=read_only)
-            session.info.update(self.session_extras)
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-            finally:
+        session = factory()
+        try:
+            async with session:
+                bind_cache(session, self.cache, self.cache_ttls, read_only=read_only)
+                session.info.update(self.session_extras)
+                uow = UnitOfWork(session)
                 try:
+                    yield uow
+                finally:
                     if not uow.committed:
                         forget_pending(session)
                         session.info.pop(_COMMIT_HOOKS, None)
                         session.info.pop(_BEFORE_COMMIT_HOOKS, None)
                         await session.rollback()
-                finally:
-                    # Given back when the transaction ended; this covers a failed rollback.
-                    _release_writer_gate(session.sync_session)
+        finally:
+            # The turn went back when the transaction ended; this covers a rollback or close
+            # that failed, once the session (and its connection) is closed.
+            _release_writer_gate(session.sync_session)
 
 
 class UnitOfWork:
