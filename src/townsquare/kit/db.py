@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -203,32 +204,38 @@ class WriterGate:
     """The turn of SQLite's one writer within this process: first come, first served.
 
     ``asyncio.Lock`` serves its waiters in arrival order and lets no newcomer overtake them.
-    It belongs to one event loop; a ``Database`` used from a new loop (a new ``asyncio.run``)
-    gets a new lock.
+    A lock belongs to one event loop, so each loop that uses the ``Database`` gets its own
+    (in production there is one; tests and the CLI may run several, one after the other).
     """
 
     def __init__(self, timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
-        self._lock = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    async def acquire(self) -> None:
+    def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._lock, self._loop = asyncio.Lock(), loop
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def acquire(self) -> asyncio.Lock:
+        """Wait for the turn; returns the lock to release when done."""
+        lock = self._lock()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                await self._lock.acquire()
+                await lock.acquire()
         except TimeoutError:
             raise WriterGateTimeout(
                 f"no turn to write to SQLite within {self.timeout_seconds:g} s"
             ) from None
-
-    def release(self) -> None:
-        self._lock.release()
+        return lock
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        """Whether a writer of the running loop has the turn."""
+        return self._lock().locked()
 
 
 class GatedSession(Session):
@@ -241,9 +248,8 @@ class GatedSession(Session):
 
     def get_bind(self, mapper: Any = None, **kw: Any) -> Engine | Connection:
         gate: WriterGate | None = self.info.get(_WRITER_GATE)
-        if gate is not None and not self.info.get(_HOLDS_WRITER_GATE) and in_greenlet():
-            await_(gate.acquire())
-            self.info[_HOLDS_WRITER_GATE] = True
+        if gate is not None and _HOLDS_WRITER_GATE not in self.info and in_greenlet():
+            self.info[_HOLDS_WRITER_GATE] = await_(gate.acquire())
         return super().get_bind(mapper, **kw)
 
 
@@ -254,9 +260,9 @@ def _give_back_the_turn(session: Session, transaction: SessionTransaction) -> No
 
 
 def _release_writer_gate(session: Session) -> None:
-    if session.info.pop(_HOLDS_WRITER_GATE, False):
-        gate: WriterGate = session.info[_WRITER_GATE]
-        gate.release()
+    turn: asyncio.Lock | None = session.info.pop(_HOLDS_WRITER_GATE, None)
+    if turn is not None:
+        turn.release()
 
 
 class Database:
