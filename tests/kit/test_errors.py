@@ -227,7 +227,8 @@ def test_database_unavailable_is_told_from_other_errors() -> None:
 
 
 async def test_sqlite_busy_timeout_is_a_503_not_a_500(app_factory: AppFactory) -> None:
-    app = await app_factory(sqlite_busy_timeout_ms=100)
+    # A writer of this process waits in line for the pool's wait plus the busy timeout.
+    app = await app_factory(sqlite_busy_timeout_ms=100, database_pool_timeout_seconds=0.1)
     if not app.state.settings.is_sqlite:
         pytest.skip("SQLite's single writer lock")
     async with running(app, started=True) as http:

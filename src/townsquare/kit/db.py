@@ -1,14 +1,56 @@
-"""Engines for SQLite and PostgreSQL, and the unit of work that commits once at the edge."""
+"""Engines for SQLite and PostgreSQL, and the unit of work that commits once at the edge.
+
+SQLite writers take turns in a FIFO queue (``WriterGate``)
+---------------------------------------------------------
+SQLite has one write lock per database. A writing unit of work begins ``BEGIN IMMEDIATE`` at
+its first statement and holds the lock until it commits or rolls back. Left to SQLite, the
+writers that find the lock taken sleep-poll in its busy handler: unfair (a late writer often
+wins over one that has waited for seconds), and each of them holds a pooled connection while it
+sleeps, so a crowd of writers empties the pool and the requests behind them (readers too)
+answer 503 once the pool's wait runs out, however little work there is.
+
+So on SQLite every writing unit of work of a process first takes its turn at the database's
+``WriterGate``: an ``asyncio.Lock`` (fair: waiters are served in arrival order) taken *before*
+the session checks out a connection, and given back as soon as its transaction ends (commit,
+rollback or close, after the connection went back to the pool). Writers wait in line without
+holding connections, one at a time holds the lock, and the busy timeout is left to arbitrate
+between processes (a worker, the CLI). The wait in line replaces both waits a writer had
+before (for a pooled connection, then in the busy handler), so it is bounded by their sum,
+``database_pool_timeout_seconds`` + ``sqlite_busy_timeout_ms``: a crowd is never shed sooner
+than it was. Past it the writer fails with ``WriterGateTimeout``, a
+``sqlalchemy.exc.TimeoutError`` like the pool's, which requests answer as 503 ``overloaded``
+and jobs retry (as SQLite's "database is locked" before).
+
+Where: ``GatedSession.get_bind`` (SQLAlchemy's documented hook, called in the async layer's
+greenlet just before the session needs a connection for a statement or a flush) waits for the
+turn with ``sqlalchemy.util.await_``; the ``after_transaction_end`` event of the root
+transaction gives it back, and ``Database.unit_of_work`` gives back whatever is still held when
+it closes. So:
+- a writing unit of work that never runs a statement never waits (e.g. a request refused by
+  validation, or slow work such as password hashing done before the first statement);
+- read-only units of work (safe HTTP methods, ``read_only=True``) use a plain session and are
+  never gated: WAL readers never wait for the writer;
+- jobs, the outbox relay and periodic jobs open writing units of work through the same
+  ``Database`` and so take the same turns. They must not open a second writing unit of work
+  while theirs holds the turn (neither could they before: the second would have waited for the
+  first one's write lock); doing so waits out the timeout and fails, it never hangs;
+- connections taken from ``Database.engine`` directly (migrations, tests) are not gated: they
+  meet gated writers at SQLite's busy handler, as another process would.
+PostgreSQL has row locks and real concurrent writers: no gate there.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import event, exc, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,7 +58,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import in_greenlet
 
 from townsquare.config import Settings
 from townsquare.kit.cache import (
@@ -33,6 +78,8 @@ AfterCommit = Callable[[], Awaitable[None]]
 READ_ONLY_OPTION = "townsquare_read_only"
 _COMMIT_HOOKS = "townsquare.commit_hooks"
 _BEFORE_COMMIT_HOOKS = "townsquare.before_commit_hooks"
+_WRITER_GATE = "townsquare.writer_gate"
+_HOLDS_WRITER_GATE = "townsquare.holds_writer_gate"
 H = TypeVar("H", bound=AfterCommit)
 
 
@@ -154,6 +201,75 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class WriterGateTimeout(exc.TimeoutError):
+    """A SQLite writer waited too long for its turn (503 ``overloaded``)."""
+
+
+class WriterGate:
+    """The turn of SQLite's one writer within this process: first come, first served.
+
+    ``asyncio.Lock`` serves its waiters in arrival order and lets no newcomer overtake them.
+    A lock belongs to one event loop, so each loop that uses the ``Database`` gets its own
+    (in production there is one; tests and the CLI may run several, one after the other).
+    """
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def acquire(self) -> asyncio.Lock:
+        """Wait for the turn; returns the lock to release when done."""
+        lock = self._lock()
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await lock.acquire()
+        except TimeoutError:
+            raise WriterGateTimeout(
+                f"no turn to write to SQLite within {self.timeout_seconds:g} s"
+            ) from None
+        return lock
+
+    def locked(self) -> bool:
+        """Whether a writer of the running loop has the turn."""
+        return self._lock().locked()
+
+
+class GatedSession(Session):
+    """A writing session on SQLite: takes its ``WriterGate`` turn before it needs a connection.
+
+    ``get_bind`` runs before every connection the session acquires (statements, flushes,
+    ``connection()``); inside the async layer's greenlet it can wait for the turn. Called from
+    plain async code (``kit.sql.dialect_name``), it only answers and waits for nothing.
+    """
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Engine | Connection:
+        gate: WriterGate | None = self.info.get(_WRITER_GATE)
+        if gate is not None and _HOLDS_WRITER_GATE not in self.info and in_greenlet():
+            self.info[_HOLDS_WRITER_GATE] = await_(gate.acquire())
+        return super().get_bind(mapper, **kw)
+
+
+@event.listens_for(GatedSession, "after_transaction_end")
+def _give_back_the_turn(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        _release_writer_gate(session)
+
+
+def _release_writer_gate(session: Session) -> None:
+    turn: asyncio.Lock | None = session.info.pop(_HOLDS_WRITER_GATE, None)
+    if turn is not None:
+        turn.release()
+
+
 class Database:
     """One engine and its session factory; lives on ``app.state`` for the process's lifetime."""
 
@@ -170,13 +286,29 @@ class Database:
         #: (the real-time hub, see ``kit.realtime.bind_hub``).
         self.session_extras: dict[str, Any] = {}
         self.engine = create_engine(settings)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessions = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
-        )
+        #: SQLite: writing units of work take turns here (module docstring); None elsewhere.
+        self.writer_gate: WriterGate | None = None
+        if settings.is_sqlite:
+            self.writer_gate = WriterGate(
+                settings.database_pool_timeout_seconds + settings.sqlite_busy_timeout_ms / 1000
+            )
+            self.sessions = async_sessionmaker(
+                self.engine,
+                expire_on_commit=False,
+                sync_session_class=GatedSession,
+                info={_WRITER_GATE: self.writer_gate},
+            )
+        else:
+            self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        #: The same pool, for reads: on SQLite its transactions begin deferred, never waiting
+        #: for the writer.
+        self.read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        # Read-only: on SQLite a plain connection would begin IMMEDIATE and wait for the write
+        # lock, so /readyz would fail while a writer is busy.
+        async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
@@ -190,18 +322,24 @@ class Database:
         work, but could fail with "database is locked" under contention).
         """
         factory = self.read_sessions if read_only else self.sessions
-        async with factory() as session:
-            bind_cache(session, self.cache, self.cache_ttls, read_only=read_only)
-            session.info.update(self.session_extras)
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-            finally:
-                if not uow.committed:
-                    forget_pending(session)
-                    session.info.pop(_COMMIT_HOOKS, None)
-                    session.info.pop(_BEFORE_COMMIT_HOOKS, None)
-                    await session.rollback()
+        session = factory()
+        try:
+            async with session:
+                bind_cache(session, self.cache, self.cache_ttls, read_only=read_only)
+                session.info.update(self.session_extras)
+                uow = UnitOfWork(session)
+                try:
+                    yield uow
+                finally:
+                    if not uow.committed:
+                        forget_pending(session)
+                        session.info.pop(_COMMIT_HOOKS, None)
+                        session.info.pop(_BEFORE_COMMIT_HOOKS, None)
+                        await session.rollback()
+        finally:
+            # The turn went back when the transaction ended; this covers a rollback or close
+            # that failed, once the session (and its connection) is closed.
+            _release_writer_gate(session.sync_session)
 
 
 class UnitOfWork:

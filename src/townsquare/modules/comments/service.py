@@ -178,13 +178,24 @@ async def _publish(
     record_event(
         session, events.COMMENT_CREATED, events.created(comment, post.author_id, parent, replied_to)
     )
-    await _link_mentions(session, comment, post)
-    return (await _views(session, viewer_id, [comment]))[0]
+    await _link_mentions(session, comment, post, new=True)
+    # Just created: no reactions yet, none of them the viewer's; no need to ask the database
+    # (this runs while a SQLite writer holds the write lock).
+    hide_metrics = await profiles_service.hides_metrics(session, viewer_id)
+    card = (await profiles_service.get_cards(session, {viewer_id})).get(viewer_id)
+    author = AuthorOut.model_validate(card, from_attributes=True) if card else None
+    return _view(comment, author, {}, None, hide_metrics)
 
 
-async def _link_mentions(session: AsyncSession, comment: Comment, post: Post) -> None:
-    """Link the @usernames of users who may see the post (others stay plain text)."""
+async def _link_mentions(
+    session: AsyncSession, comment: Comment, post: Post, *, new: bool = False
+) -> None:
+    """Link the @usernames of users who may see the post (others stay plain text).
+
+    ``new``: the comment was just created, so it has no mentions to keep or drop yet."""
     usernames = extract_mentions(comment.content)[:MAX_MENTIONS]
+    if new and not usernames:
+        return
     user_ids = await profiles.user_ids_for_usernames(session, usernames) if usernames else {}
     candidates = set(user_ids.values()) - {comment.author_id}
     allowed = await posts.users_who_may_see_post(session, post, candidates, utcnow())

@@ -411,8 +411,10 @@ async def users_who_may_see_post(
     author's profile, the users' relations towards the author, a custom audience). Callers
     keep ``user_ids`` short (mentions)."""
     candidates = sorted(set(user_ids))
+    if not candidates:
+        return set()
     author = await profiles.get_profile(session, post.author_id)
-    if not candidates or author is None:
+    if author is None:
         return set()
     facts = policy.AuthorFacts(is_hidden=author.is_hidden, is_private=author.is_private)
     relations = await repository.relations_towards(session, post.author_id, candidates)

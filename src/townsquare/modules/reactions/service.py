@@ -106,7 +106,8 @@ async def _react(
     if change.added or change.changed:
         name = events.REACTION_ADDED if change.added else events.REACTION_CHANGED
         record_event(session, name, _payload(viewer_id, target, reaction_type, change.previous))
-    return await _summary(session, viewer_id, target)
+    # The viewer's reaction is the one just set: no need to read it back under the write lock.
+    return await _summary(session, viewer_id, target, mine=reaction_type)
 
 
 async def unreact_to_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID) -> None:
@@ -156,13 +157,17 @@ async def comment_summary(
 
 
 async def _summary(
-    session: AsyncSession, viewer_id: uuid.UUID | None, target: Target
+    session: AsyncSession,
+    viewer_id: uuid.UUID | None,
+    target: Target,
+    *,
+    mine: str | None = None,
 ) -> ReactionSummaryOut:
-    mine = (
-        await repository.reactions_by(session, viewer_id, target.type, [target.id])
-        if viewer_id
-        else {}
-    )
+    """``mine``: the viewer's reaction when the caller knows it (it just set it)."""
+    if mine is None and viewer_id is not None:
+        mine = (await repository.reactions_by(session, viewer_id, target.type, [target.id])).get(
+            target.id
+        )
     counts: dict[str, int] | None = None
     if not await profiles_service.hides_metrics(session, viewer_id):
         counts = (await repository.counts_for(session, target.type, [target.id]))[target.id]
@@ -171,7 +176,7 @@ async def _summary(
         target_id=target.id,
         counts=counts,
         total=None if counts is None else sum(counts.values()),
-        my_reaction=mine.get(target.id),
+        my_reaction=mine,
     )
 
 
