@@ -17,7 +17,12 @@ from townsquare.kit.auth import (
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
 from townsquare.kit.validation import NoNul
-from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import (
+    PlatformDep,
+    SessionDep,
+    UnitOfWorkRoute,
+    limit_per_account,
+)
 from townsquare.modules.posts import service
 from townsquare.modules.posts.schemas import (
     PollOut,
@@ -49,6 +54,7 @@ def _viewer_id(viewer: Viewer | None) -> uuid.UUID | None:
     status_code=201,
     summary="Write a post (published now, scheduled, or kept as a draft)",
     responses=problem_responses(400, 403),
+    dependencies=[limit_per_account("posts", "rate_limit_posts")],
 )
 async def create_post(
     body: PostCreate, viewer: CurrentAuthor, session: SessionDep, platform: PlatformDep
@@ -156,6 +162,7 @@ async def list_revisions(
     status_code=201,
     summary="Share a post I may see, with optional text of my own",
     responses=problem_responses(400, 403, 409),
+    dependencies=[limit_per_account("shares", "rate_limit_shares")],
 )
 async def share_post(
     post_id: PostId,
