@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     )
     trending_interval_seconds: float = Field(default=600.0, gt=0)
     scheduled_publish_interval_seconds: float = Field(default=30.0, gt=0)
+    #: A post's view by the same viewer (an account, or an anonymous network source) counts once
+    #: per this many seconds.
+    post_view_window_seconds: int = Field(default=3600, ge=1)
 
     # --- feeds (production: Redis sorted sets; embedded: read from the database)
     feed_max_items: int = Field(default=800, ge=50)

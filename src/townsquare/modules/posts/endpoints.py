@@ -18,6 +18,7 @@ from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
 from townsquare.kit.validation import NoNul
 from townsquare.kit.web import (
+    ClientDep,
     PlatformDep,
     SessionDep,
     UnitOfWorkRoute,
@@ -206,11 +207,20 @@ async def vote(
     "/posts/{post_id}/views",
     status_code=204,
     response_class=Response,
-    summary="Count a view of a post (the author's own views do not count)",
+    summary=(
+        "Count a view of a post: once per viewer per window; repeats and the author's own "
+        "views answer the same and do not count"
+    ),
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
 )
-async def record_view(post_id: PostId, viewer: OptionalViewer, session: SessionDep) -> Response:
-    await service.record_view(session, _viewer_id(viewer), post_id)
+async def record_view(
+    post_id: PostId,
+    viewer: OptionalViewer,
+    session: SessionDep,
+    platform: PlatformDep,
+    client: ClientDep,
+) -> Response:
+    await service.record_view(session, platform, _viewer_id(viewer), post_id, client.ip)
     return Response(status_code=204)
 
 
