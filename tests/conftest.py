@@ -35,6 +35,17 @@ POSTGRES_URL = os.environ.get("TOWNSQUARE_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TOWNSQUARE_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 RUN_ID = uuid.uuid4().hex[:10]
+#: The per-account limits on content (``kit.web.limit_per_account``), relaxed for the tests.
+CONTENT_LIMITS = (
+    "rate_limit_posts",
+    "rate_limit_shares",
+    "rate_limit_comments",
+    "rate_limit_reactions",
+    "rate_limit_messages",
+    "rate_limit_friend_requests",
+    "rate_limit_follows",
+    "rate_limit_bookmarks",
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,7 @@ def make_settings(backend: Backend, mailbox: Mailbox, **overrides: object) -> Se
         "rate_limit_password_per_account": "1000/minute",
         "rate_limit_login_failures_per_account": "1000/minute",
         "rate_limit_login_failures_per_source": "1000/minute",
+        **dict.fromkeys(CONTENT_LIMITS, "10000/minute"),
         "login_failure_delay_ms": 0,
     }
     values.update(overrides)

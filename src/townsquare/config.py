@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     )
     trending_interval_seconds: float = Field(default=600.0, gt=0)
     scheduled_publish_interval_seconds: float = Field(default=30.0, gt=0)
+    #: A post's view by the same viewer (an account, or an anonymous network source) counts once
+    #: per this many seconds.
+    post_view_window_seconds: int = Field(default=3600, ge=1)
 
     # --- feeds (production: Redis sorted sets; embedded: read from the database)
     feed_max_items: int = Field(default=800, ge=50)
@@ -167,6 +170,16 @@ class Settings(BaseSettings):
     rate_limit_login_failures_per_account: str = "100/15 minutes"
     rate_limit_password_per_ip: str = "10/hour"
     rate_limit_password_per_account: str = "5/hour"
+    # Per account, on what creates content or reaches other people: a heavy user never meets
+    # them, a script does (Mastodon allows 300 posts per 3 hours and 400 follows a day).
+    rate_limit_posts: str = "30/minute;300/3 hours"
+    rate_limit_shares: str = "30/minute;300/3 hours"
+    rate_limit_comments: str = "30/minute;500/hour"
+    rate_limit_reactions: str = "120/minute;1500/hour"
+    rate_limit_messages: str = "60/minute;1000/hour"
+    rate_limit_friend_requests: str = "50/hour;400/day"
+    rate_limit_follows: str = "100/hour;400/day"
+    rate_limit_bookmarks: str = "120/minute;2000/hour"
     login_failure_delay_ms: int = Field(default=250, ge=0)
     login_failure_delay_max_ms: int = Field(default=4000, ge=0)
 

@@ -51,7 +51,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Backend, _clean, make_settings
+from tests.conftest import CONTENT_LIMITS, Backend, _clean, make_settings
 from tests.fixtures import users
 from tests.fixtures.mailbox import Mailbox
 from townsquare.main import create_app
@@ -109,6 +109,7 @@ UNREACHABLE_LIMITS = {
         "rate_limit_password_per_account",
         "rate_limit_login_failures_per_account",
         "rate_limit_login_failures_per_source",
+        *CONTENT_LIMITS,
     )
 }
 #: Operations whose success ends the session the request was made with.

@@ -110,6 +110,20 @@ class RateLimiter:
             if state.remaining <= 0:
                 raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
 
+    async def first_in_window(self, scope: str, key: str, seconds: int) -> bool:
+        """True for the first call with ``scope``/``key`` in ``seconds``, False for the repeats.
+
+        One atomic counter in the limiter's store (Redis ``INCR`` + ``EXPIRE`` in one script, or
+        process memory), so it holds across processes; not a rate limit, so ``enabled`` does not
+        apply. Fails open (True) when the store is unreachable.
+        """
+        try:
+            return await self._storage.incr(f"once/{scope}/{key}", seconds) == 1
+        except (RedisError, OSError) as exc:
+            REDIS_ERRORS.labels("ratelimit").inc()
+            log.warning("ratelimit_unavailable", error=str(exc))
+            return True
+
     async def reset(self, rule: str, scope: str, key: str) -> None:
         for item in parse_many(rule):
             try:

@@ -14,8 +14,10 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.auth import InvalidToken, decode_access_token
 from townsquare.kit.db import UnitOfWork
 from townsquare.kit.errors import AppError
 from townsquare.kit.events import has_recorded_events
@@ -126,6 +128,33 @@ def limit_per_ip(scope: str, rule_setting: str) -> Any:
     async def spend(response: Response, platform: PlatformDep, client: ClientDep) -> None:
         rule: str = getattr(platform.settings, rule_setting)
         state = await platform.limiter.hit(rule, scope, client.ip)
+        if state is not None:
+            response.headers.update(state.headers())
+
+    return Depends(spend)
+
+
+def limit_per_account(scope: str, rule_setting: str) -> Any:
+    """A route dependency that spends one unit of the signed-in account's ``rule_setting`` limit.
+
+    Keyed by the user the access token names (signature and expiry checked, no database
+    statement). As a route dependency it runs before the endpoint's own dependencies, the viewer
+    included, so the limit is taken before the request's first SQL statement: a refused request
+    opens no transaction and writes nothing. Without a valid token it spends nothing and lets
+    the viewer dependency answer 401. Successful answers carry the ``RateLimit-*`` headers; a
+    full window answers 429 ``rate_limited`` with ``Retry-After``.
+    """
+
+    async def spend(request: Request, response: Response, platform: PlatformDep) -> None:
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        if scheme.lower() != "bearer" or not token:
+            return
+        try:
+            user_id, _ = decode_access_token(token, secret=platform.settings.secret_key)
+        except InvalidToken:
+            return
+        rule: str = getattr(platform.settings, rule_setting)
+        state = await platform.limiter.hit(rule, scope, str(user_id))
         if state is not None:
             response.headers.update(state.headers())
 

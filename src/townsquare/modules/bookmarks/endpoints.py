@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from townsquare.kit.auth import CurrentViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
-from townsquare.kit.web import SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.bookmarks import service
 from townsquare.modules.bookmarks.schemas import (
     BookmarkedPostOut,
@@ -37,6 +37,7 @@ PageDep = Annotated[PageRequest, Depends(page_request)]
         201: {"model": BookmarkOut, "description": "Bookmarked (it was not before)."},
         **problem_responses(400, 404),
     },
+    dependencies=[limit_per_account("bookmarks", "rate_limit_bookmarks")],
 )
 async def put_bookmark(
     post_id: PostId,
@@ -99,6 +100,7 @@ async def list_my_collections(viewer: CurrentViewer, session: SessionDep, page: 
     status_code=status.HTTP_201_CREATED,
     summary="Create a bookmark collection",
     responses=problem_responses(400, 409),
+    dependencies=[limit_per_account("bookmarks", "rate_limit_bookmarks")],
 )
 async def create_collection(
     body: CollectionIn, viewer: CurrentViewer, session: SessionDep

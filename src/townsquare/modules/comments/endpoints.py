@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response, status
 from townsquare.kit.auth import OPTIONAL_AUTH_OPENAPI, CurrentAuthor, CurrentViewer, OptionalViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
-from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.comments import service
 from townsquare.modules.comments.schemas import CommentIn, CommentOut
 
@@ -30,6 +30,7 @@ def _viewer_id(viewer: OptionalViewer) -> uuid.UUID | None:
     response_model=CommentOut,
     summary="Comment on a post",
     responses=problem_responses(400, 403),
+    dependencies=[limit_per_account("comments", "rate_limit_comments")],
 )
 async def add_comment(
     post_id: uuid.UUID,
@@ -102,6 +103,7 @@ async def remove_comment(
     response_model=CommentOut,
     summary="Reply to a comment",
     responses=problem_responses(400, 403, 409),
+    dependencies=[limit_per_account("comments", "rate_limit_comments")],
 )
 async def reply_to_comment(
     comment_id: uuid.UUID,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response, status
 from townsquare.kit.auth import CurrentAuthor, CurrentViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
-from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.messaging import service
 from townsquare.modules.messaging.schemas import (
     ConversationOut,
@@ -33,6 +33,8 @@ router = APIRouter(
 )
 PageDep = Annotated[PageRequest, Depends(page_request)]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
+#: Sending, starting a group and adding people to one share one budget per account.
+MESSAGES = limit_per_account("messages", "rate_limit_messages")
 
 
 @router.post(
@@ -41,6 +43,7 @@ NO_CONTENT = status.HTTP_204_NO_CONTENT
     response_model=MessageOut,
     summary="Send a direct message (the conversation is created by the first one)",
     responses=problem_responses(403),
+    dependencies=[MESSAGES],
 )
 async def send_direct_message(
     username: str,
@@ -60,6 +63,7 @@ async def send_direct_message(
     response_model=ConversationOut,
     summary="Start a group conversation",
     responses=problem_responses(403, 409),
+    dependencies=[MESSAGES],
 )
 async def create_group(
     body: GroupIn, viewer: CurrentAuthor, session: SessionDep, platform: PlatformDep
@@ -107,6 +111,7 @@ async def update_conversation(
     response_model=ConversationOut,
     summary="Add people to a group (admins)",
     responses=problem_responses(403, 409),
+    dependencies=[MESSAGES],
 )
 async def add_members(
     conversation_id: uuid.UUID,
@@ -201,6 +206,7 @@ async def list_messages(
     response_model=MessageOut,
     summary="Send a message to a conversation",
     responses=problem_responses(403),
+    dependencies=[MESSAGES],
 )
 async def send_message(
     conversation_id: uuid.UUID,

@@ -17,7 +17,13 @@ from townsquare.kit.auth import (
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
 from townsquare.kit.validation import NoNul
-from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import (
+    ClientDep,
+    PlatformDep,
+    SessionDep,
+    UnitOfWorkRoute,
+    limit_per_account,
+)
 from townsquare.modules.posts import service
 from townsquare.modules.posts.schemas import (
     PollOut,
@@ -49,6 +55,7 @@ def _viewer_id(viewer: Viewer | None) -> uuid.UUID | None:
     status_code=201,
     summary="Write a post (published now, scheduled, or kept as a draft)",
     responses=problem_responses(400, 403),
+    dependencies=[limit_per_account("posts", "rate_limit_posts")],
 )
 async def create_post(
     body: PostCreate, viewer: CurrentAuthor, session: SessionDep, platform: PlatformDep
@@ -156,6 +163,7 @@ async def list_revisions(
     status_code=201,
     summary="Share a post I may see, with optional text of my own",
     responses=problem_responses(400, 403, 409),
+    dependencies=[limit_per_account("shares", "rate_limit_shares")],
 )
 async def share_post(
     post_id: PostId,
@@ -199,11 +207,20 @@ async def vote(
     "/posts/{post_id}/views",
     status_code=204,
     response_class=Response,
-    summary="Count a view of a post (the author's own views do not count)",
+    summary=(
+        "Count a view of a post: once per viewer per window; repeats and the author's own "
+        "views answer the same and do not count"
+    ),
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
 )
-async def record_view(post_id: PostId, viewer: OptionalViewer, session: SessionDep) -> Response:
-    await service.record_view(session, _viewer_id(viewer), post_id)
+async def record_view(
+    post_id: PostId,
+    viewer: OptionalViewer,
+    session: SessionDep,
+    platform: PlatformDep,
+    client: ClientDep,
+) -> Response:
+    await service.record_view(session, platform, _viewer_id(viewer), post_id, client.ip)
     return Response(status_code=204)
 
 

@@ -14,6 +14,9 @@ For other modules: ``get_visible_post_or_404`` (gate before touching a post),
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from townsquare.kit.pagination import (
     malformed_cursor,
     paginate_by_id,
 )
+from townsquare.kit.platform import Platform
 from townsquare.kit.text import extract_hashtags, extract_mentions
 from townsquare.modules.bookmarks import repository as bookmarks
 from townsquare.modules.posts import events, policy, repository
@@ -805,12 +809,49 @@ def _poll_out(
 
 
 async def record_view(
-    session: AsyncSession, viewer_id: uuid.UUID | None, post_id: uuid.UUID
+    session: AsyncSession,
+    platform: Platform,
+    viewer_id: uuid.UUID | None,
+    post_id: uuid.UUID,
+    client_ip: str,
 ) -> None:
-    """Count a view of a visible post; the author's own views do not count."""
+    """Count a view of a visible post, once per viewer per ``post_view_window_seconds``.
+
+    The viewer is the account when signed in, else the network source (``view_source``). The
+    author's own views do not count. Repeats answer the same and change nothing; "seen in this
+    window" lives in the limiter's store (Redis or process memory), never in SQL.
+    """
     post = await get_visible_post_or_404(session, viewer_id, post_id)
-    if viewer_id != post.author_id and policy.is_live(post, utcnow()):
+    if viewer_id == post.author_id or not policy.is_live(post, utcnow()):
+        return
+    settings = platform.settings
+    viewer = (
+        str(viewer_id) if viewer_id is not None else view_source(settings.secret_key, client_ip)
+    )
+    window = settings.post_view_window_seconds
+    if await platform.limiter.first_in_window("post-view", f"{post.id}:{viewer}", window):
         await repository.add_to_counts(session, post.id, view_count=+1)
+
+
+def view_source(secret_key: str, ip: str) -> str:
+    """An anonymous viewer's key: a keyed hash of the source address, never the address.
+
+    IPv6 counts by its /64 (one subscriber's network); the user agent is left out, as the
+    caller chooses it freely and could re-count a view by changing it.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        source = ip
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+            source = str(ipaddress.ip_network(f"{address}/64", strict=False))
+        elif isinstance(address, ipaddress.IPv6Address):
+            source = str(address.ipv4_mapped)
+        else:
+            source = str(address)
+    digest = hmac.new(secret_key.encode(), b"post-view\0" + source.encode(), hashlib.sha256)
+    return "anon:" + digest.hexdigest()[:32]
 
 
 # --- lists

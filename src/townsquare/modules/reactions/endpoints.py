@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from townsquare.kit.auth import OPTIONAL_AUTH_OPENAPI, CurrentViewer, OptionalViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
-from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.reactions import service
 from townsquare.modules.reactions.schemas import (
     ReactionIn,
@@ -35,6 +35,7 @@ def _viewer_id(viewer: OptionalViewer) -> uuid.UUID | None:
     response_model=ReactionSummaryOut,
     summary="React to a post (replaces my previous reaction on it)",
     responses=problem_responses(400, 403, 409),
+    dependencies=[limit_per_account("reactions", "rate_limit_reactions")],
 )
 async def react_to_post(
     post_id: uuid.UUID,
@@ -96,6 +97,7 @@ async def list_post_reactions(
     response_model=ReactionSummaryOut,
     summary="React to a comment (replaces my previous reaction on it)",
     responses=problem_responses(400, 403, 409),
+    dependencies=[limit_per_account("reactions", "rate_limit_reactions")],
 )
 async def react_to_comment(
     comment_id: uuid.UUID,

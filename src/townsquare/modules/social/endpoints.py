@@ -11,7 +11,7 @@ from townsquare.kit.auth import OPTIONAL_AUTH_OPENAPI, CurrentViewer, OptionalVi
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
 from townsquare.kit.validation import NoNul
-from townsquare.kit.web import SessionDep, UnitOfWorkRoute
+from townsquare.kit.web import SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.social import service
 from townsquare.modules.social.schemas import (
     ConnectionOut,
@@ -54,6 +54,7 @@ async def get_connection(username: Username, viewer: CurrentViewer, session: Ses
     response_model=ConnectionOut,
     summary="Ask to be friends (accepts their request if they already asked me)",
     responses=problem_responses(403),
+    dependencies=[limit_per_account("friend-requests", "rate_limit_friend_requests")],
 )
 async def send_friend_request(
     username: Username, viewer: CurrentViewer, session: SessionDep
@@ -154,6 +155,7 @@ async def list_mutual_friends(
     response_model=ConnectionOut,
     summary="Follow (a private account must approve: the follow stays pending until then)",
     responses=problem_responses(400, 403),
+    dependencies=[limit_per_account("follows", "rate_limit_follows")],
 )
 async def follow(
     username: Username,
