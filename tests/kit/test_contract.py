@@ -51,3 +51,21 @@ async def test_405_on_a_shared_path_names_its_three_methods(
     assert response.headers["allow"] == "DELETE, GET, PATCH"
     if method != "HEAD":
         problems.assert_problem(response, 405, "method_not_allowed")
+
+
+async def test_every_api_operation_documents_503_overloaded(client: httpx.AsyncClient) -> None:
+    # A full connection pool (or SQLite's busy timeout) answers 503 ``overloaded`` anywhere a
+    # request opens a unit of work, which is every API operation.
+    schema = await _schema(client)
+    undocumented = []
+    for path, item in schema["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in item.items():
+            answer = operation["responses"].get("503")
+            if answer is None or "Retry-After" not in answer.get("headers", {}):
+                undocumented.append(f"{method.upper()} {path}")
+            else:
+                content = answer["content"]["application/problem+json"]["schema"]
+                assert content == {"$ref": "#/components/schemas/Problem"}
+    assert not undocumented

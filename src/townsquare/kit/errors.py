@@ -259,3 +259,16 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def overloaded_response() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry for 503 ``overloaded`` (no database connection came free)."""
+    response = problem_responses(503)
+    response[503]["description"] = "Overloaded: no database connection came free in time."
+    response[503]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+    return response
