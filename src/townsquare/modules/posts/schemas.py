@@ -18,7 +18,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     Strict,
     StrictBool,
     StrictFloat,
@@ -26,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from townsquare.kit.contract import HttpUrlIn, omittable_not_null
 from townsquare.kit.validation import NoNul
 from townsquare.modules.posts.models import (
     CommentPermission,
@@ -69,7 +69,7 @@ def _refuse_null(value: Any) -> Any:
 
 
 Moment = Annotated[datetime, BeforeValidator(_string_only), AfterValidator(_aware_utc)]
-Url = Annotated[HttpUrl, Field(max_length=2048)]
+Url = HttpUrlIn
 Content = Annotated[str, StringConstraints(max_length=CONTENT_CEILING), NoNul]
 LocationName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
@@ -109,7 +109,13 @@ class PollIn(BaseModel):
                 str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
             ]
         ],
-        Field(min_length=MIN_POLL_OPTIONS, max_length=MAX_POLL_OPTIONS),
+        Field(
+            min_length=MIN_POLL_OPTIONS,
+            max_length=MAX_POLL_OPTIONS,
+            # Distinct ignoring case and surrounding white space; the schema can say "distinct".
+            json_schema_extra={"uniqueItems": True},
+            description="Different from each other, ignoring case and surrounding white space.",
+        ),
     ]
     allows_multiple: StrictBool = False
     closes_at: Moment | None = Field(default=None, description="In the future; null: never.")
@@ -148,7 +154,12 @@ class PostCreate(BaseModel):
 class PostUpdate(BaseModel):
     """Omitted fields stay as they are; ``null`` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=omittable_not_null(
+            "content", "visibility", "allow_reactions", "comment_permission"
+        ),
+    )
 
     content: Content | None = None
     visibility: Visibility | None = None

@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -14,13 +14,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     Strict,
     StrictBool,
     StringConstraints,
     field_validator,
 )
 
+from townsquare.kit.contract import HttpUrlIn, omittable_not_null
 from townsquare.kit.validation import NoNul
 from townsquare.modules.profiles.models import (
     AccountType,
@@ -43,7 +43,7 @@ DisplayName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul]
-Url = Annotated[HttpUrl, Field(max_length=2048)]
+Url = HttpUrlIn
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
 
 
@@ -99,7 +99,12 @@ class ProfileOut(OrmModel):
 class ProfileUpdate(BaseModel):
     """Omitted fields stay as they are; ``null`` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=omittable_not_null(
+            "username", "display_name", "account_type", "is_private"
+        ),
+    )
 
     username: Username | None = None
     display_name: DisplayName | None = None
@@ -185,7 +190,7 @@ class PrivacyOut(OrmModel):
 
 
 class PrivacyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null())
 
     profile_visibility: Audience | None = None
     email_visibility: Audience | None = None
@@ -213,18 +218,19 @@ class SettingsOut(OrmModel):
     timezone: str
 
 
+#: The IANA time zones this host knows, documented as the field's enum: the contract lists what
+#: the validator accepts.
+TIMEZONES = sorted(available_timezones())
+
+
 def _known_timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("must be an IANA time zone such as Europe/Paris") from exc
+    if value is not None and value not in TIMEZONES:
+        raise ValueError("must be an IANA time zone such as Europe/Paris")
     return value
 
 
 class SettingsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null())
 
     allow_messages_from: MessagePermission | None = None
     notification_frequency: NotificationFrequency | None = None
@@ -246,6 +252,10 @@ class SettingsUpdate(BaseModel):
         ]
         | None
     ) = None
-    timezone: Annotated[str | None, AfterValidator(_known_timezone)] = None
+    timezone: Annotated[
+        str | None,
+        AfterValidator(_known_timezone),
+        Field(json_schema_extra={"enum": TIMEZONES}),
+    ] = None
 
     check_not_null = field_validator("*")(_refuse_null)
