@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from tests.fixtures import problems
@@ -69,3 +70,94 @@ async def test_every_api_operation_documents_503_overloaded(client: httpx.AsyncC
                 content = answer["content"]["application/problem+json"]["schema"]
                 assert content == {"$ref": "#/components/schemas/Problem"}
     assert not undocumented
+
+
+def _properties(schema: dict[str, Any], model: str) -> dict[str, Any]:
+    properties: dict[str, Any] = schema["components"]["schemas"][model]["properties"]
+    return properties
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(b.get("type") == "null" for b in prop.get("anyOf", []))
+
+
+async def test_fields_that_refuse_null_are_not_documented_nullable(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = await _schema(client)
+    refuse_null = {
+        "ProfileUpdate": ["username", "display_name", "account_type", "is_private"],
+        "PrivacyUpdate": list(_properties(schema, "PrivacyUpdate")),
+        "SettingsUpdate": list(_properties(schema, "SettingsUpdate")),
+        "PostUpdate": ["content", "visibility", "allow_reactions", "comment_permission"],
+        "TopicUpdate": ["is_featured"],
+    }
+    for model, fields in refuse_null.items():
+        properties = _properties(schema, model)
+        for name in fields:
+            assert not _nullable(properties[name]), f"{model}.{name}"
+            assert properties[name].get("default", "omitted") is not None, f"{model}.{name}"
+    # Fields that null clears stay nullable.
+    assert _nullable(_properties(schema, "ProfileUpdate")["bio"])
+    assert _nullable(_properties(schema, "TopicUpdate")["color"])
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        # The validator refuses each: the schema must refuse it too.
+        ("RegisterRequest", "email", "someone@example.test"),
+        ("RegisterRequest", "email", "someone@mail.LOCALHOST"),
+        ("RegisterRequest", "email", "someone@hidden.onion"),
+        ("LoginRequest", "identifier", " \t "),
+        ("LoginRequest", "identifier", "\u3000"),
+        ("LoginRequest", "identifier", "ann\x00"),
+        ("ProfileUpdate", "bio", "a\x00b"),
+        ("ProfileUpdate", "website", "https://example.org/" + "a" * 2028),  # 2,048 characters
+        ("SettingsUpdate", "timezone", "Mars/Olympus_Mons"),
+        ("PollIn", "options", ["yes", "yes"]),
+    ],
+)
+async def test_schema_refuses_what_validation_refuses(
+    client: httpx.AsyncClient, model: str, field: str, value: object
+) -> None:
+    schema = await _schema(client)
+    prop = _properties(schema, model)[field]
+    assert not jsonschema_rs.validator_for(prop).is_valid(value), (model, field, value)
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        ("RegisterRequest", "email", "someone@example.org"),
+        ("RegisterRequest", "email", "someone@testing.com"),
+        ("LoginRequest", "identifier", " ann "),
+        ("ProfileUpdate", "website", "https://example.org/" + "a" * 2027),
+        ("SettingsUpdate", "timezone", "Europe/Paris"),
+        ("PollIn", "options", ["yes", "no"]),
+    ],
+)
+async def test_schema_allows_what_validation_allows(
+    client: httpx.AsyncClient, model: str, field: str, value: object
+) -> None:
+    schema = await _schema(client)
+    prop = _properties(schema, model)[field]
+    assert jsonschema_rs.validator_for(prop).is_valid(value), (model, field, value)
+
+
+async def test_cursor_is_documented_as_what_the_server_hands_out(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = await _schema(client)
+    cursors = [
+        parameter["schema"]
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "cursor"
+    ]
+    assert len(cursors) > 20
+    for cursor in cursors:
+        (string,) = [branch for branch in cursor["anyOf"] if branch.get("type") == "string"]
+        assert string["pattern"] == "^[A-Za-z0-9_-]+$"
+        assert string["minLength"] == 1

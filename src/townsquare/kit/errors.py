@@ -21,6 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: The ``detail`` of a 422 from request parsing (the request breaks the schema); a 422 raised by a
+#: use case (``ValidationFailed``) carries its own message.
+REQUEST_VALIDATION_DETAIL = "The request has invalid fields."
 log = structlog.get_logger(__name__)
 
 
@@ -161,7 +164,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         request,
         status=422,
         code="validation_failed",
-        detail="The request has invalid fields.",
+        detail=REQUEST_VALIDATION_DETAIL,
         errors=errors,
     )
 
