@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -9,6 +10,8 @@ import jsonschema_rs
 import pytest
 
 from tests.fixtures import problems
+from tests.fixtures.users import signed_in_user
+from townsquare.kit.errors import REQUEST_VALIDATION_DETAIL
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -161,3 +164,35 @@ async def test_cursor_is_documented_as_what_the_server_hands_out(
         (string,) = [branch for branch in cursor["anyOf"] if branch.get("type") == "string"]
         assert string["pattern"] == "^[A-Za-z0-9_-]+$"
         assert string["minLength"] == 1
+
+
+async def test_whole_numbers_written_as_floats_are_integers(client: httpx.AsyncClient) -> None:
+    # JSON Schema's integer includes 90.0; strict mode refused it, and still refuses "90".
+    user = await signed_in_user(client)
+    response = await client.patch(
+        "/api/v1/me/settings", json={"daily_time_limit_minutes": 90.0}, headers=user.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["daily_time_limit_minutes"] == 90
+    for value in ("90", True, 90.5):
+        response = await client.patch(
+            "/api/v1/me/settings", json={"daily_time_limit_minutes": value}, headers=user.headers
+        )
+        problems.assert_problem(response, 422, "validation_failed")
+
+
+async def test_a_birth_date_out_of_range_is_refused_by_the_use_case(
+    client: httpx.AsyncClient,
+) -> None:
+    # The schema cannot say "today": the refusal is the use case's 422, with its own detail.
+    user = await signed_in_user(client)
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    for value in (tomorrow, "1899-12-31"):
+        response = await client.patch(
+            "/api/v1/me/profile", json={"birth_date": value}, headers=user.headers
+        )
+        body = problems.assert_problem(response, 422, "validation_failed")
+        assert body["detail"] != REQUEST_VALIDATION_DETAIL
+        assert [(e["field"], e["type"]) for e in body["errors"]] == [
+            ("body.birth_date", "out_of_range")
+        ]

@@ -8,6 +8,8 @@ schema promised ``null`` the server then refused. ``omittable_not_null(...)`` go
 from the JSON schema, so the contract says what the validator does.
 
 ``HttpUrlIn``: an http(s) URL whose documented length is the length accepted.
+
+``WholeNumber``: a strict integer (no ``"5"``, no ``true``) takes ``5.0``, as JSON Schema does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, HttpUrl, UrlConstraints
+from pydantic import AfterValidator, BeforeValidator, HttpUrl, UrlConstraints
 
 NULL = {"type": "null"}
 
@@ -62,3 +64,15 @@ def _fits_column(url: HttpUrl) -> HttpUrl:
 HttpUrlIn = Annotated[
     HttpUrl, UrlConstraints(max_length=URL_COLUMN_LENGTH - 1), AfterValidator(_fits_column)
 ]
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: JSON Schema's ``integer`` is any number with no fractional part, ``5.0`` included; strict mode
+#: alone refused it. Last in the annotation, after the constraints:
+#: ``Annotated[int, Strict(), Field(ge=0), WholeNumber]``. Strings and booleans stay refused.
+WholeNumber = BeforeValidator(_whole_float_to_int)

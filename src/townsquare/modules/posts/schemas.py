@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from townsquare.kit.contract import HttpUrlIn, omittable_not_null
+from townsquare.kit.contract import HttpUrlIn, WholeNumber, omittable_not_null
 from townsquare.kit.validation import NoNul
 from townsquare.modules.posts.models import (
     CommentPermission,
@@ -93,9 +93,9 @@ class MediaIn(BaseModel):
     media_type: MediaType
     url: Url
     thumbnail_url: Url | None = None
-    size_bytes: Annotated[int, Strict(), Field(ge=0, le=10**12)] | None = None
-    width: Annotated[int, Strict(), Field(ge=1, le=100_000)] | None = None
-    height: Annotated[int, Strict(), Field(ge=1, le=100_000)] | None = None
+    size_bytes: Annotated[int, Strict(), Field(ge=0, le=10**12), WholeNumber] | None = None
+    width: Annotated[int, Strict(), Field(ge=1, le=100_000), WholeNumber] | None = None
+    height: Annotated[int, Strict(), Field(ge=1, le=100_000), WholeNumber] | None = None
     duration_seconds: Annotated[StrictFloat, Field(ge=0, le=10**7)] | None = None
     alt_text: Annotated[str, StringConstraints(max_length=1500), NoNul] | None = None
 

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from townsquare.kit.contract import HttpUrlIn, omittable_not_null
+from townsquare.kit.contract import HttpUrlIn, WholeNumber, omittable_not_null
 from townsquare.kit.validation import NoNul
 from townsquare.modules.profiles.models import (
     AccountType,
@@ -60,12 +60,6 @@ def _iso_date_only(value: Any) -> Any:
     """
     if value is not None and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
         raise ValueError("must be a date in the form YYYY-MM-DD")
-    return value
-
-
-def _past_birth_date(value: date | None) -> date | None:
-    if value is not None and not date(1900, 1, 1) <= value <= date.today():
-        raise ValueError("must be a date between 1900-01-01 and today")
     return value
 
 
@@ -114,7 +108,11 @@ class ProfileUpdate(BaseModel):
     avatar_url: Url | None = None
     cover_url: Url | None = None
     birth_date: Annotated[
-        date | None, BeforeValidator(_iso_date_only), AfterValidator(_past_birth_date)
+        date | None,
+        BeforeValidator(_iso_date_only),
+        # 1900-01-01 to today: checked by the use case (``check_birth_date``), the schema
+        # cannot say "today".
+        Field(description="From 1900-01-01 to today."),
     ] = None
     gender: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), NoNul] | None
@@ -242,7 +240,9 @@ class SettingsUpdate(BaseModel):
     dark_mode: Theme | None = None
     autoplay_videos: StrictBool | None = None
     data_saver: StrictBool | None = None
-    daily_time_limit_minutes: Annotated[int, Strict(), Field(ge=0, le=1440)] | None = None
+    daily_time_limit_minutes: Annotated[int, Strict(), Field(ge=0, le=1440), WholeNumber] | None = (
+        None
+    )
     show_activity_status: StrictBool | None = None
     language: (
         Annotated[
