@@ -24,6 +24,7 @@ Deeper local runs: ``TOWNSQUARE_FUZZ_MAX_EXAMPLES=300 TOWNSQUARE_FUZZ_SEED=7 pyt
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -31,6 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -41,19 +43,23 @@ from fastapi import FastAPI
 from schemathesis.checks import load_all_checks, not_a_server_error
 from schemathesis.core.failures import FailureGroup, as_reported_failure
 from schemathesis.core.result import Err, Ok
+from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.pytest.lazy import get_all_tests
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
     negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from tests.conftest import CONTENT_LIMITS, Backend, _clean, make_settings
 from tests.fixtures import users
 from tests.fixtures.mailbox import Mailbox
+from townsquare.kit.errors import PROBLEM_CONTENT_TYPE, REQUEST_VALIDATION_DETAIL
 from townsquare.main import create_app
 from townsquare.modules.accounts.admin import create_admin
 
@@ -62,6 +68,75 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Do not use the `random` module inside strategies"
     ":hypothesis.errors.HypothesisDeprecationWarning"
 )
+
+#: What a schema-valid request may be answered, besides success: what Schemathesis allows by
+#: default (401/403: credentials and staff-only operations; 404: a generated id or username that
+#: names nothing; 409: a conflict with what exists, e.g. a username taken; 429; 5xx, which
+#: ``not_a_server_error`` fails anyway). A 400 or a 422 from a use case is also fine: see
+#: ``refused_by_a_rule``.
+ACCEPTANCE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+
+
+def refused_by_a_rule(response: schemathesis.Response) -> bool:
+    """Whether the server refused a schema-valid request by a rule the schema cannot state.
+
+    Well-formed is not the same as acceptable: a token or cursor this server never handed out
+    (400 ``invalid_token``, 422 ``invalid_cursor``), a wrong current password, "write something
+    or attach media", a follow of oneself. These answers are the app's own problems: a 400 (request
+    parsing never answers 400) or a 422 raised by a use case, which carries its own ``detail``.
+    A 422 with ``REQUEST_VALIDATION_DETAIL`` is request parsing refusing what the schema allows:
+    exactly what ``positive_data_acceptance`` is there to catch (``account_type: null``, special-use
+    email domains, a whitespace-only identifier).
+    """
+    if not response.headers.get("content-type", [""])[0].startswith(PROBLEM_CONTENT_TYPE):
+        return False
+    body = response.json()
+    if response.status_code == 400:
+        return True
+    return response.status_code == 422 and body.get("detail") != REQUEST_VALIDATION_DETAIL
+
+
+@schemathesis.check
+def positive_data_accepted(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """``positive_data_acceptance``, letting through refusals by a rule the schema cannot state."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        if refused_by_a_rule(response):
+            return None
+        raise
+
+
+@schemathesis.check
+def allow_lists_the_path(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """A 405 names in ``Allow`` every method the schema declares for the path, and nothing that
+    no matching path declares (``/topics/trending`` also matches ``/topics/{name}``, which has
+    PATCH: ``PATCH /topics/trending`` is routed, so listing it is right)."""
+    if response.status_code != 405:
+        return None
+    paths: dict[str, Any] = case.operation.schema.raw_schema["paths"]
+    declared = {m.upper() for m in paths[case.operation.path] if m in HTTP_METHODS}
+    sent_path = urlsplit(response.request.url).path
+    routable = {
+        m.upper()
+        for template, item in paths.items()
+        if re.fullmatch(re.sub(r"\{[^}/]+\}", "[^/]+", template), sent_path)
+        for m in item
+        if m in HTTP_METHODS
+    }
+    header = ", ".join(response.headers.get("allow", []))
+    allow = {m.strip() for m in header.split(",") if m.strip()}
+    if not declared <= allow <= routable:
+        raise AssertionError(
+            f"405 to {response.request.method} {sent_path}: Allow {sorted(allow)}; the schema "
+            f"declares {sorted(declared)} for {case.operation.path}, {sorted(routable)} in all"
+        )
+    return None
+
 
 #: Fuzzed (random) cases per operation, on top of the schema examples and coverage cases.
 #: CI keeps the defaults; raise the count and change the seed locally to dig deeper.
@@ -81,6 +156,13 @@ CHECKS = [
     # Secured operations refuse requests without valid credentials. It probes (twice) after a
     # success; once per operation is enough, as in Schemathesis' own runner.
     ignored_auth,
+    # Requests that keep to the schema are not refused for their shape (see
+    # ``positive_data_accepted``), and a method the path lacks answers 405 naming the path's
+    # methods in ``Allow`` (``unsupported_method`` wants the header; ``allow_lists_the_path``
+    # checks what it says).
+    positive_data_accepted,
+    unsupported_method,
+    allow_lists_the_path,
 ]
 #: What counts as refusing an invalid request: Schemathesis' default list plus 413, which it
 #: lacks. An invalid body can also be too large (100,000 characters of emoji are 1.2 MB of
@@ -391,7 +473,10 @@ def api_schema(live_api: LiveApi) -> schemathesis.BaseSchema:
                 "database": "none",
             },
             "phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
-            "checks": {"negative_data_rejection": {"expected-statuses": REJECTION_STATUSES}},
+            "checks": {
+                "negative_data_rejection": {"expected-statuses": REJECTION_STATUSES},
+                "positive_data_acceptance": {"expected-statuses": ACCEPTANCE_STATUSES},
+            },
         }
     )
     return schemathesis.openapi.from_url(f"{live_api.url}/openapi.json", config=config)

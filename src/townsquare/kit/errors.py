@@ -15,6 +15,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -22,6 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: The ``detail`` of a 422 from request parsing (the request breaks the schema); a 422 raised by a
+#: use case (``ValidationFailed``) carries its own message.
+REQUEST_VALIDATION_DETAIL = "The request has invalid fields."
 log = structlog.get_logger(__name__)
 
 
@@ -165,7 +169,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         request,
         status=422,
         code="validation_failed",
-        detail="The request has invalid fields.",
+        detail=REQUEST_VALIDATION_DETAIL,
         errors=errors,
     )
 
@@ -182,13 +186,39 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower())
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
     return problem_response(
         request,
         status=exc.status_code,
         code=code.replace(" ", "_"),
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers for this request's path, sorted.
+
+    FastAPI registers one route per operation, so a path served by GET and PATCH has two
+    routes, and Starlette's 405 names only the methods of the first one whose path matched
+    (``PUT /api/v1/me`` answered ``Allow: GET``). RFC 9110 wants the target resource's methods:
+    the union over every route the path matches.
+    """
+    path = request.scope.get("route_path") or request.url.path
+    root_path = request.scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        route_methods = route.methods
+        regex = getattr(route, "path_regex", None)
+        if route_methods and regex is not None and regex.match(path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def _overloaded(request: Request, exc: Exception) -> Response:
@@ -313,3 +343,16 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def overloaded_response() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry for 503 ``overloaded`` (no database connection came free)."""
+    response = problem_responses(503)
+    response[503]["description"] = "Overloaded: no database connection came free in time."
+    response[503]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+    return response

@@ -24,6 +24,8 @@ from townsquare.kit.errors import ValidationFailed
 T = TypeVar("T")
 M = TypeVar("M", bound="HasId")
 DEFAULT_PAGE_SIZE = 20
+#: The alphabet of unpadded base64url, the only thing a cursor is made of.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 MAX_PAGE_SIZE = 100
 
 
@@ -45,7 +47,19 @@ class PageRequest(BaseModel):
 
 async def page_request(  # async: FastAPI runs a plain def in a thread
     cursor: Annotated[
-        str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=512,
+            # What ``encode_cursor`` writes: unpadded base64url. Anything else is refused by the
+            # schema itself; a well-formed string this server did not hand out can only be
+            # refused once decoded (422 ``invalid_cursor``), which the description says.
+            pattern=CURSOR_PATTERN,
+            description=(
+                "Opaque cursor from `next_cursor`. A cursor this list did not hand out answers "
+                "422 `validation_failed` with the error type `invalid_cursor`."
+            ),
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> PageRequest:

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AfterValidator, GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from townsquare.kit.text import clean_text
@@ -30,7 +31,29 @@ def refuse_nul(value: str) -> str:
     return value
 
 
-NoNul = AfterValidator(refuse_nul)
+#: The same rule as a JSON Schema pattern, so the contract says so too.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+class _NoNul:
+    """``AfterValidator(refuse_nul)`` that also documents itself as ``NO_NUL_PATTERN``."""
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(refuse_nul, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        if "pattern" in json_schema:  # one pattern per schema: the second goes in an allOf
+            json_schema.setdefault("allOf", []).append({"pattern": NO_NUL_PATTERN})
+        else:
+            json_schema["pattern"] = NO_NUL_PATTERN
+        return json_schema
+
+
+NoNul = _NoNul()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.auth import InvalidToken, decode_access_token
 from townsquare.kit.db import UnitOfWork
-from townsquare.kit.errors import AppError
+from townsquare.kit.errors import AppError, overloaded_response
 from townsquare.kit.events import has_recorded_events
 from townsquare.kit.platform import Platform
 
@@ -29,6 +29,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class UnitOfWorkRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Every unit of work needs a database connection (on SQLite, a write lock for writes):
+        # when none comes free in time the answer is 503 ``overloaded`` with Retry-After, so
+        # every such route documents it, whoever wrote the endpoint.
+        kwargs["responses"] = {**overloaded_response(), **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from townsquare.kit.auth import Role
@@ -20,7 +21,22 @@ from townsquare.modules.profiles.schemas import (
     Username,
 )
 
-Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
+#: email-validator refuses special-use domains (RFC 6761 and kin) that ``format: email`` alone
+#: allows: the schema names them, so a client learns it from the contract, not from a 422.
+SPECIAL_USE_DOMAINS: list[str] = email_validator.SPECIAL_USE_DOMAIN_NAMES
+EMAIL_PATTERN = (
+    r"^(?!.*@(?:.*\.)?(?:"
+    + "|".join("".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAINS)
+    + r")$)"
+)
+Email = Annotated[
+    EmailStr,
+    Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(str.lower),
+]
+#: What Pydantic's ``strip_whitespace`` strips (Unicode White_Space), as a character class; a
+#: ``\S`` would differ from it (JavaScript counts U+FEFF as a space, Python not U+0085).
+NOT_WHITESPACE = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 NewPassword = Annotated[
     str,
     Field(
@@ -52,9 +68,11 @@ class VerifyEmailRequest(Strict):
 class LoginRequest(Strict):
     identifier: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=320),
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=320, pattern=NOT_WHITESPACE
+        ),
         NoNul,
-        Field(description="Email address or username."),
+        Field(description="Email address or username (not only white space)."),
     ]
     password: Password
 

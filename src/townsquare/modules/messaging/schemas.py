@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from townsquare.kit.contract import HttpUrlIn
 from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.messaging.models import (
     ConversationKind,
@@ -20,7 +21,7 @@ from townsquare.modules.posts.schemas import AuthorOut, PostOut
 #: The schema's ceiling; the deployment's limit (``message_max_length``, 4,000 by default) is
 #: checked by the service and answers 422 ``message_too_long`` on ``body.content``.
 MessageText = Annotated[str, StringConstraints(max_length=100_000), NoNul]
-Url = Annotated[HttpUrl, Field(max_length=2048)]
+Url = HttpUrlIn
 Username = Annotated[
     str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_]+$")
 ]

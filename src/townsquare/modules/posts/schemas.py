@@ -18,7 +18,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     Strict,
     StrictBool,
     StrictFloat,
@@ -26,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from townsquare.kit.contract import HttpUrlIn, WholeNumber, omittable_not_null
 from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.posts.models import (
     CommentPermission,
@@ -69,7 +69,7 @@ def _refuse_null(value: Any) -> Any:
 
 
 Moment = Annotated[datetime, BeforeValidator(_string_only), AfterValidator(_aware_utc)]
-Url = Annotated[HttpUrl, Field(max_length=2048)]
+Url = HttpUrlIn
 Content = Annotated[str, StringConstraints(max_length=CONTENT_CEILING), NoNul]
 LocationName = Annotated[
     str,
@@ -96,9 +96,9 @@ class MediaIn(BaseModel):
     media_type: MediaType
     url: Url
     thumbnail_url: Url | None = None
-    size_bytes: Annotated[int, Strict(), Field(ge=0, le=10**12)] | None = None
-    width: Annotated[int, Strict(), Field(ge=1, le=100_000)] | None = None
-    height: Annotated[int, Strict(), Field(ge=1, le=100_000)] | None = None
+    size_bytes: Annotated[int, Strict(), Field(ge=0, le=10**12), WholeNumber] | None = None
+    width: Annotated[int, Strict(), Field(ge=1, le=100_000), WholeNumber] | None = None
+    height: Annotated[int, Strict(), Field(ge=1, le=100_000), WholeNumber] | None = None
     duration_seconds: Annotated[StrictFloat, Field(ge=0, le=10**7)] | None = None
     alt_text: Annotated[str, StringConstraints(max_length=1500), NoNul] | None = None
 
@@ -115,7 +115,13 @@ class PollIn(BaseModel):
                 Visible(200),
             ]
         ],
-        Field(min_length=MIN_POLL_OPTIONS, max_length=MAX_POLL_OPTIONS),
+        Field(
+            min_length=MIN_POLL_OPTIONS,
+            max_length=MAX_POLL_OPTIONS,
+            # Distinct ignoring case and surrounding white space; the schema can say "distinct".
+            json_schema_extra={"uniqueItems": True},
+            description="Different from each other, ignoring case and surrounding white space.",
+        ),
     ]
     allows_multiple: StrictBool = False
     closes_at: Moment | None = Field(default=None, description="In the future; null: never.")
@@ -154,7 +160,12 @@ class PostCreate(BaseModel):
 class PostUpdate(BaseModel):
     """Omitted fields stay as they are; ``null`` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=omittable_not_null(
+            "content", "visibility", "allow_reactions", "comment_permission"
+        ),
+    )
 
     content: Content | None = None
     visibility: Visibility | None = None

@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -14,13 +14,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    HttpUrl,
     Strict,
     StrictBool,
     StringConstraints,
     field_validator,
 )
 
+from townsquare.kit.contract import HttpUrlIn, WholeNumber, omittable_not_null
 from townsquare.kit.validation import NoNul, Visible
 from townsquare.modules.profiles.models import (
     AccountType,
@@ -51,7 +51,7 @@ Name = Annotated[
     NoNul,
     Visible(100, required=False),
 ]
-Url = Annotated[HttpUrl, Field(max_length=2048)]
+Url = HttpUrlIn
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")]
 
 
@@ -68,12 +68,6 @@ def _iso_date_only(value: Any) -> Any:
     """
     if value is not None and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
         raise ValueError("must be a date in the form YYYY-MM-DD")
-    return value
-
-
-def _past_birth_date(value: date | None) -> date | None:
-    if value is not None and not date(1900, 1, 1) <= value <= date.today():
-        raise ValueError("must be a date between 1900-01-01 and today")
     return value
 
 
@@ -107,7 +101,12 @@ class ProfileOut(OrmModel):
 class ProfileUpdate(BaseModel):
     """Omitted fields stay as they are; ``null`` clears an optional field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=omittable_not_null(
+            "username", "display_name", "account_type", "is_private"
+        ),
+    )
 
     username: Username | None = None
     display_name: DisplayName | None = None
@@ -125,7 +124,11 @@ class ProfileUpdate(BaseModel):
     avatar_url: Url | None = None
     cover_url: Url | None = None
     birth_date: Annotated[
-        date | None, BeforeValidator(_iso_date_only), AfterValidator(_past_birth_date)
+        date | None,
+        BeforeValidator(_iso_date_only),
+        # 1900-01-01 to today: checked by the use case (``check_birth_date``), the schema
+        # cannot say "today".
+        Field(description="From 1900-01-01 to today."),
     ] = None
     gender: (
         Annotated[
@@ -213,7 +216,7 @@ class PrivacyOut(OrmModel):
 
 
 class PrivacyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null())
 
     profile_visibility: Audience | None = None
     email_visibility: Audience | None = None
@@ -241,18 +244,19 @@ class SettingsOut(OrmModel):
     timezone: str
 
 
+#: The IANA time zones this host knows, documented as the field's enum: the contract lists what
+#: the validator accepts.
+TIMEZONES = sorted(available_timezones())
+
+
 def _known_timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("must be an IANA time zone such as Europe/Paris") from exc
+    if value is not None and value not in TIMEZONES:
+        raise ValueError("must be an IANA time zone such as Europe/Paris")
     return value
 
 
 class SettingsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null())
 
     allow_messages_from: MessagePermission | None = None
     notification_frequency: NotificationFrequency | None = None
@@ -264,7 +268,9 @@ class SettingsUpdate(BaseModel):
     dark_mode: Theme | None = None
     autoplay_videos: StrictBool | None = None
     data_saver: StrictBool | None = None
-    daily_time_limit_minutes: Annotated[int, Strict(), Field(ge=0, le=1440)] | None = None
+    daily_time_limit_minutes: Annotated[int, Strict(), Field(ge=0, le=1440), WholeNumber] | None = (
+        None
+    )
     show_activity_status: StrictBool | None = None
     language: (
         Annotated[
@@ -274,6 +280,10 @@ class SettingsUpdate(BaseModel):
         ]
         | None
     ) = None
-    timezone: Annotated[str | None, AfterValidator(_known_timezone)] = None
+    timezone: Annotated[
+        str | None,
+        AfterValidator(_known_timezone),
+        Field(json_schema_extra={"enum": TIMEZONES}),
+    ] = None
 
     check_not_null = field_validator("*")(_refuse_null)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -120,9 +121,18 @@ async def get_own_profile(session: AsyncSession, user_id: uuid.UUID) -> Profile:
     return profile
 
 
+def check_birth_date(birth_date: date | None) -> None:
+    """From 1900-01-01 to today: a rule of the calendar the request's schema cannot state."""
+    if birth_date is not None and not date(1900, 1, 1) <= birth_date <= date.today():
+        raise ValidationFailed.on(
+            "body.birth_date", "Must be a date between 1900-01-01 and today.", "out_of_range"
+        )
+
+
 async def update_own_profile(
     session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any], settings: Settings
 ) -> Profile:
+    check_birth_date(changes.get("birth_date"))
     profile = await get_own_profile(session, user_id)
     new_username = changes.get("username")
     if new_username is not None and new_username != profile.username:

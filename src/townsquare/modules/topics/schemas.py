@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
+from townsquare.kit.contract import omittable_not_null
 from townsquare.kit.validation import NoNul
 from townsquare.modules.topics.service import TopicView
 
@@ -62,7 +63,7 @@ def _refuse_null(value: Any) -> Any:
 class TopicUpdate(BaseModel):
     """Staff only. Omitted fields stay as they are; ``null`` clears description, color, icon."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null("is_featured"))
 
     description: Annotated[str, StringConstraints(max_length=1000), NoNul] | None = None
     color: Color | None = None
