@@ -4,6 +4,7 @@ emoji kept, idempotent, NFC."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, StringConstraints, ValidationError
 
-from townsquare.kit.text import clean_text
+from townsquare.kit.text import clean_text, visible_pattern
 from townsquare.kit.validation import NoNul, Visible
 
 #: Named by the issue; none may come out, whatever surrounds them.
@@ -32,6 +33,8 @@ interesting = st.sampled_from(
         *("\n", "\r", "\t", "\x00", "\x07", "\x85", "\u2028", " ", "a", "ب", "👩", "💻", "🏽", "1"),
     ]
 )
+#: Built once here: the first build scans every code point (~0.3 s), past Hypothesis' deadline.
+VISIBLE = re.compile(visible_pattern())
 anything = st.text(st.one_of(st.characters(codec=None, categories=None), interesting))
 
 
@@ -165,3 +168,21 @@ def test_the_annotation_refuses_an_empty_result_and_an_overlong_one() -> None:
     # NFC lengthens U+0958 (a composition exclusion) to two characters: checked after cleaning.
     with pytest.raises(ValidationError):
         Form(name="\u0958\u0958")
+
+
+@settings(max_examples=500)
+@given(anything)
+def test_the_documented_pattern_holds_exactly_when_something_visible_is_left(text: str) -> None:
+    """The contract's pattern for a required name (``kit.text.visible_pattern``) must agree
+    with the server: a text it allows keeps a visible character, one it refuses keeps none."""
+    assert bool(VISIBLE.search(text)) == bool(clean_text(text))
+
+
+def test_a_required_visible_field_documents_the_pattern_an_optional_one_does_not() -> None:
+    class Names(BaseModel):
+        required: Annotated[str, StringConstraints(max_length=10), NoNul, Visible(10)]
+        optional: Annotated[str, Visible(10, required=False)] = ""
+
+    properties = Names.model_json_schema()["properties"]
+    assert {"pattern": visible_pattern()} in properties["required"]["allOf"]
+    assert "pattern" not in properties["optional"]

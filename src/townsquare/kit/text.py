@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -144,3 +145,46 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
         if cleaned == text:
             return cleaned
         text = cleaned
+
+
+@functools.cache
+def visible_pattern() -> str:
+    """A JSON Schema pattern that holds exactly when ``clean_text`` leaves something: one
+    character that it never removes. Removed, whatever their neighbours: controls (Cc),
+    surrogates (Cs), format characters (Cf: bidi controls, zero-width ones; joiners and tags
+    survive only next to a character this class accepts), white space (stripped when nothing
+    else is left), the invisible letters, noncharacters and variation selectors.
+
+    Written with literal characters (escaped only where the regex needs it), except the
+    surrogates, which JSON text cannot carry literally."""
+    removed = [
+        code
+        for code in range(0x110000)
+        if not 0xD800 <= code <= 0xDFFF and _never_survives_alone(chr(code))
+    ]
+    ranges: list[tuple[int, int]] = []
+    for code in removed:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    parts = [
+        _class_char(low) + ("-" + _class_char(high) if high > low else "") for low, high in ranges
+    ]
+    return "[^" + "".join(parts) + "\\ud800-\\udfff]"
+
+
+def _never_survives_alone(char: str) -> bool:
+    return (
+        unicodedata.category(char) in ("Cc", "Cf")
+        or char.isspace()
+        or char in _INVISIBLE_LETTERS
+        or _is_variation_selector(char)
+        or "\ufdd0" <= char <= "\ufdef"
+        or (ord(char) & 0xFFFE) == 0xFFFE
+    )
+
+
+def _class_char(code: int) -> str:
+    char = chr(code)
+    return "\\" + char if char in "\\]^-[" else char

@@ -22,7 +22,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from townsquare.kit.text import clean_text
+from townsquare.kit.text import clean_text, visible_pattern
 
 
 def refuse_nul(value: str) -> str:
@@ -37,6 +37,7 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 
 class _NoNul:
     """``AfterValidator(refuse_nul)`` that also documents itself as ``NO_NUL_PATTERN``."""
+
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
@@ -45,12 +46,15 @@ class _NoNul:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        if "pattern" in json_schema:  # one pattern per schema: the second goes in an allOf
-            json_schema.setdefault("allOf", []).append({"pattern": NO_NUL_PATTERN})
-        else:
-            json_schema["pattern"] = NO_NUL_PATTERN
-        return json_schema
+        return _add_pattern(handler(schema), NO_NUL_PATTERN)
+
+
+def _add_pattern(json_schema: JsonSchemaValue, pattern: str) -> JsonSchemaValue:
+    if "pattern" in json_schema:  # one pattern per schema: the second goes in an allOf
+        json_schema.setdefault("allOf", []).append({"pattern": pattern})
+    else:
+        json_schema["pattern"] = pattern
+    return json_schema
 
 
 NoNul = _NoNul()
@@ -72,6 +76,14 @@ class Visible:
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(self.clean, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # A required value must keep something visible: the contract says so, so a client (and
+        # the schema fuzz) knows that "\u200b" alone is refused like "".
+        json_schema = handler(schema)
+        return _add_pattern(json_schema, visible_pattern()) if self.required else json_schema
 
     def clean(self, value: str) -> str:
         cleaned = clean_text(value, multiline=self.multiline)
