@@ -83,7 +83,14 @@ class Visible:
         # A required value must keep something visible: the contract says so, so a client (and
         # the schema fuzz) knows that "\u200b" alone is refused like "".
         json_schema = handler(schema)
-        return _add_pattern(json_schema, visible_pattern()) if self.required else json_schema
+        if not self.required:
+            return json_schema
+        if json_schema.get("pattern") == NO_NUL_PATTERN:
+            # One pattern saying both (no NUL, something visible): schema fuzzers and clients
+            # honour a top-level pattern more reliably than a second one in an allOf.
+            json_schema["pattern"] = rf"^[^\x00]*{visible_pattern()}[^\x00]*$"
+            return json_schema
+        return _add_pattern(json_schema, visible_pattern())
 
     def clean(self, value: str) -> str:
         cleaned = clean_text(value, multiline=self.multiline)
