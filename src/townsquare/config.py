@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_tls: bool = False
     smtp_timeout_seconds: float = 10.0
+    #: How often queued mail that failed (or whose sender died) is tried again.
+    mail_retry_interval_seconds: float = Field(default=30.0, gt=0)
 
     # --- background work
     run_periodic_jobs: bool = True

@@ -2,6 +2,7 @@
 
 from townsquare.kit.events import OutboxEvent
 from townsquare.kit.jobs import EventDelivery
+from townsquare.kit.mail import OutgoingMail
 from townsquare.kit.models import Base
 from townsquare.kit.periodic import ScheduledJob
 from townsquare.kit.realtime import StreamEvent, StreamHead
@@ -66,6 +67,7 @@ __all__ = [
     "NotificationDigest",
     "NotificationPreference",
     "OutboxEvent",
+    "OutgoingMail",
     "Poll",
     "PollOption",
     "PollVote",

@@ -50,6 +50,9 @@ def register_periodic_jobs(platform: Platform, schedule: Schedule) -> None:
         "send_notification_digests",
         lambda: send_digests(platform),
     )
+    schedule.every(
+        settings.mail_retry_interval_seconds, "send_due_mail", lambda: platform.mail.send_due()
+    )
     # Hourly is plenty for a retention counted in hours.
     schedule.every(3600, "purge_stream_events", lambda: purge_old_events(platform))
     schedule.every(

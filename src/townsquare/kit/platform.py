@@ -11,7 +11,7 @@ from townsquare.kit.cache import Cache, MemoryCache, RedisCache
 from townsquare.kit.db import Database
 from townsquare.kit.events import EventHandlers, bind_handlers
 from townsquare.kit.jobs import OutboxRelay
-from townsquare.kit.mail import Mailer, create_mailer
+from townsquare.kit.mail import Mailer, MailQueue, create_mailer
 from townsquare.kit.ratelimit import RateLimiter
 from townsquare.kit.realtime import Hub, Presence, bind_hub, create_hub
 from townsquare.kit.redis import OutageTracker, create_redis
@@ -25,6 +25,8 @@ class Platform:
     cache: Cache
     limiter: RateLimiter
     mailer: Mailer
+    #: Mail is sent through it: after the commit that queued it, retried when SMTP fails.
+    mail: MailQueue
     handlers: EventHandlers
     outbox: OutboxRelay
     hub: Hub
@@ -45,6 +47,7 @@ class Platform:
             limiter = RateLimiter.in_memory(enabled=settings.rate_limit_enabled)
         database = Database(settings, cache)
         bind_handlers(database, handlers)
+        mailer = create_mailer(settings)
         hub = create_hub(settings, database, redis)
         bind_hub(database, hub)
         return cls(
@@ -53,7 +56,8 @@ class Platform:
             redis=redis,
             cache=cache,
             limiter=limiter,
-            mailer=create_mailer(settings),
+            mailer=mailer,
+            mail=MailQueue(database, mailer, settings),
             handlers=handlers,
             outbox=OutboxRelay(database, handlers, settings),
             hub=hub,

@@ -19,6 +19,7 @@ from tests.modules.accounts.helpers import (
     me,
     new_session,
 )
+from townsquare.kit.mail import OutgoingMail
 from townsquare.modules.accounts.models import AccountToken, TokenPurpose
 
 
@@ -167,3 +168,35 @@ async def test_email_change_errors(client: httpx.AsyncClient, mailbox: Mailbox) 
     response = await change_email(client, user.access_token, user.email.upper())
     assert response.status_code == 200, response.text
     assert response.json()["email_verified"] is True
+
+
+async def test_refused_verification_and_reset_mails_are_retried_and_arrive_once(
+    client: httpx.AsyncClient, app: FastAPI, mailbox: Mailbox
+) -> None:
+    """SMTP refuses the mails at first: they are not lost (the token was committed, the mail
+    is queued), a later run sends each once, and its link works."""
+    platform = app.state.platform
+    mailbox.refuse(1)
+    user = await signed_in_user(client)
+    await platform.outbox.wait_idle()
+    await mailbox.wait_for_data()
+    assert mailbox.to(user.email) == []
+
+    mailbox.refuse(1)
+    response = await client.post(f"{API}/auth/password/forgot", json={"email": user.email})
+    assert response.status_code == 202, response.text
+    await platform.outbox.wait_idle()
+    await mailbox.wait_for_data(2)
+    assert mailbox.to(user.email) == []
+
+    # Time passes: the retries come due and the periodic sender takes them.
+    await db_execute(
+        app, update(OutgoingMail).values(available_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    assert await platform.mail.send_due() == 2
+    assert await platform.mail.send_due() == 0
+    await platform.outbox.wait_idle()
+    verification = await mailbox.wait_for(user.email, "Confirm your email")
+    await mailbox.wait_for(user.email, "Reset your password")
+    assert len(mailbox.to(user.email)) == 2
+    assert (await verify(client, verification.token)).status_code == 204

@@ -1,7 +1,8 @@
 """Event handlers of accounts: the emails that follow registration and reset requests.
 
-Each handler issues a fresh single-use token in its own transaction and mails it after that
-commit, so the secret exists only in the email and its hash in the database.
+Each handler issues a fresh single-use token in its own transaction and queues the mail in it
+(``kit.mail.MailQueue``): it is sent after that commit, with no transaction open, and retried if
+SMTP fails. The secret is stored as a hash; the queued mail carrying it is deleted once sent.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import timedelta
 
 from townsquare.kit.db import UnitOfWork
 from townsquare.kit.events import Event, EventHandlers
-from townsquare.kit.mail import Mail
 from townsquare.kit.platform import Platform
 from townsquare.modules.accounts import emails, events, repository, service
 from townsquare.modules.accounts.models import AccountStatus, TokenPurpose
@@ -25,7 +25,7 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
         ttl = timedelta(hours=platform.settings.email_verification_ttl_hours)
         token = await service.issue_email_token(uow.session, user, TokenPurpose.VERIFY_EMAIL, ttl)
         mail = emails.verification(platform.settings, user.email, token, ttl)
-        uow.after_commit(lambda: _send(platform, mail))
+        platform.mail.queue(uow.session, mail)
 
     async def send_password_reset(event: Event, uow: UnitOfWork) -> None:
         user = await repository.get_user(uow.session, uuid.UUID(event.payload["user_id"]))
@@ -34,12 +34,8 @@ def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
         ttl = timedelta(minutes=platform.settings.password_reset_ttl_minutes)
         token = await service.issue_email_token(uow.session, user, TokenPurpose.RESET_PASSWORD, ttl)
         mail = emails.password_reset(platform.settings, user.email, token, ttl)
-        uow.after_commit(lambda: _send(platform, mail))
+        platform.mail.queue(uow.session, mail)
 
     for name in (events.ACCOUNT_REGISTERED, events.VERIFICATION_REQUESTED, events.EMAIL_CHANGED):
         handlers.on(name, send_verification)
     handlers.on(events.PASSWORD_RESET_REQUESTED, send_password_reset)
-
-
-async def _send(platform: Platform, mail: Mail) -> None:
-    await platform.mailer.send(mail)

@@ -1,9 +1,11 @@
 """Background jobs of notifications: instant emails and hourly/daily digests.
 
-A mail is sent inside the transaction that marks it sent, just before that commit: if SMTP
-fails, the transaction rolls back and the job runs again later (the outbox retries the instant
-email; the next digest run retries a digest). A crash between the send and the commit could
-send one mail twice; in normal operation each notification is emailed once.
+The transaction that marks a notification emailed (or a digest sent) also queues its mail
+(``kit.mail.MailQueue``); the mail is sent after that commit, with no transaction open, so SMTP
+never holds SQLite's write lock or a PostgreSQL connection. If SMTP fails, the queued mail is
+retried with backoff; a crash between the commit and the send is covered by the queue's lease.
+Delivery is at least once: in normal operation each notification (and each digest) is emailed
+once.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ async def send_instant_email(
 ) -> None:
     mail = await service.instant_email(uow.session, platform.settings, notification_id, utcnow())
     if mail is not None:
-        await platform.mailer.send(mail)
+        platform.mail.queue(uow.session, mail)
 
 
 async def send_digests(platform: Platform, now: datetime | None = None) -> int:
     """Send every digest that is due at ``now`` (default: the current time); how many went
-    out. Safe to run in several processes at once: each digest row is locked while sent."""
+    out (queued, then sent after each commit). Safe to run in several processes at once: each
+    digest row is locked while it is marked."""
     now = now or utcnow()
     sent = 0
     for frequency, window in DIGEST_WINDOWS.items():
@@ -46,11 +49,11 @@ async def send_digests(platform: Platform, now: datetime | None = None) -> int:
                         uow.session, platform.settings, user_id, frequency, now, window
                     )
                     if mail is not None:
-                        await platform.mailer.send(mail)
-                    await uow.commit()
+                        platform.mail.queue(uow.session, mail)
+                    await uow.commit()  # then the mail goes out, retried if SMTP fails
             except Exception:
-                # One user's failure (SMTP refused the address...) must not stop the others;
-                # nothing was marked, so the next run tries again.
+                # One user's failure must not stop the others; nothing was marked, so the next
+                # run tries again.
                 log.exception("notification_digest_failed", user_id=str(user_id))
                 continue
             sent += mail is not None
