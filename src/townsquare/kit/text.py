@@ -155,8 +155,10 @@ def visible_pattern() -> str:
     survive only next to a character this class accepts), white space (stripped when nothing
     else is left), the invisible letters, noncharacters and variation selectors.
 
-    Written with literal characters (escaped only where the regex needs it), except the
-    surrogates, which JSON text cannot carry literally."""
+    Written with literal characters (escaped only where the regex needs it). Surrogates are
+    left out: a lone one cannot travel in UTF-8 JSON text, and schema tools that compile the
+    pattern as Rust or ECMA regexes refuse a ``\\ud800-\\udfff`` range (schemathesis then
+    treated the whole pattern as matching everything)."""
     removed = [
         code
         for code in range(0x110000)
@@ -171,7 +173,7 @@ def visible_pattern() -> str:
     parts = [
         _class_char(low) + ("-" + _class_char(high) if high > low else "") for low, high in ranges
     ]
-    return "[^" + "".join(parts) + "\\ud800-\\udfff]"
+    return "[^" + "".join(parts) + "]"
 
 
 def _never_survives_alone(char: str) -> bool:
