@@ -225,14 +225,7 @@ async def _overloaded(request: Request, exc: Exception) -> Response:
     """No database connection (or, on SQLite, no write lock) came free in time: the server is
     overloaded, not broken. Nothing was written: the transaction never got going."""
     log.warning("database_pool_exhausted", error=str(exc))
-    return problem_response(
-        request,
-        status=503,
-        code="overloaded",
-        detail="The server is busy; retry shortly.",
-        headers={"Retry-After": "1"},
-        retry_after=1,
-    )
+    return _retry_shortly(request, "overloaded", "The server is busy; retry shortly.")
 
 
 #: SQLSTATEs of a lost or refused database connection: class 08 (connection exception) and
@@ -294,11 +287,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     """The database went away (restarted, failed over, unreachable): 503 with Retry-After, as
     for an overload. Service resumes by itself: the pool replaces the dead connections."""
     log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc)[:300])
+    return _retry_shortly(
+        request, "database_unavailable", "The database is unavailable; retry shortly."
+    )
+
+
+def _retry_shortly(request: Request, code: str, detail: str) -> Response:
+    """503 with ``Retry-After: 1`` (header and body): nothing was committed, retry as it is."""
     return problem_response(
         request,
         status=503,
-        code="database_unavailable",
-        detail="The database is unavailable; retry shortly.",
+        code=code,
+        detail=detail,
         headers={"Retry-After": "1"},
         retry_after=1,
     )

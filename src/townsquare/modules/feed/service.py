@@ -15,6 +15,7 @@ read from the database and the failure is logged and counted.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -370,11 +371,7 @@ async def drop_feeds(platform: Platform, user_ids: list[uuid.UUID]) -> None:
 async def drop_feeds_now(platform: Platform, user_ids: list[uuid.UUID]) -> None:
     """``drop_feeds`` right after the graph change committed, so that its author's next read
     rebuilds with it. Best effort: a failure is logged and counted, and the outbox's
-    ``drop_feeds`` (retried until it succeeds) follows anyway."""
-    store = feed_store(platform)
-    if store is None:
-        return
-    try:
-        await store.drop(user_ids)
-    except STORE_ERRORS as exc:
-        _degraded("drop", exc)
+    ``drop_feeds`` (retried until it succeeds) follows anyway. A failure counts as lost
+    writes, as the outbox's would: feeds built before it are rebuilt once Redis answers."""
+    with contextlib.suppress(*STORE_ERRORS):
+        await drop_feeds(platform, user_ids)
