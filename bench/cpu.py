@@ -510,6 +510,9 @@ def measure(
         # What the processes would have spent idle over the window (relay poll, periodic
         # jobs), per request: the noise included in the figure.
         "idle_share_ms": round(idle_ms_per_s * window_s / sent, 3),
+        "net_ms_per_request": round(
+            (ticks / CLOCK_TICKS * 1000 - idle_ms_per_s * window_s) / sent, 3
+        ),
         "window_s": round(window_s, 2),
         "load_average": os.getloadavg()[0],
         "expected_status": endpoint.expect,
@@ -710,12 +713,47 @@ def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
     return found[-1], json.loads(found[-1].read_text())
 
 
-def figure(results: dict[str, Any] | None, backend: str, name: str) -> float | None:
+def figure(
+    results: dict[str, Any] | None, backend: str, name: str, key: str = "cpu_ms_per_request"
+) -> float | None:
     if not results:
         return None
     found = ((results.get(backend) or {}).get("endpoints") or {}).get(name) or {}
-    value = found.get("cpu_ms_per_request")
+    value = found.get(key)
     return float(value) if value is not None else None
+
+
+def _load(results: dict[str, Any] | None, backend: str) -> str:
+    """The load average range seen while the backend's endpoints were measured."""
+    loads = [
+        found.get("load_average")
+        for found in (((results or {}).get(backend) or {}).get("endpoints") or {}).values()
+    ]
+    seen = [float(x) for x in loads if x is not None]
+    return f"{min(seen):.1f}–{max(seen):.1f}" if seen else "–"
+
+
+def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) -> str:
+    """Each figure over the same run's ``/healthz``: comparable across machine load."""
+    rows = [
+        "| request | PostgreSQL + Redis before | latest | SQLite before | latest |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ENDPOINT_NAMES[1:]:
+        cells = [
+            figure(results, backend, name, "x_healthz")
+            for backend in ("postgres", "sqlite")
+            for results in (before, latest)
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.1f}x" for c in cells)
+        rows.append(f"| `{TITLES[name]}` | {shown} |")
+    loads = " | ".join(
+        _load(results, backend)
+        for backend in ("postgres", "sqlite")
+        for results in (before, latest)
+    )
+    rows.append(f"| load average (1 min) during the run | {loads} |")
+    return "\n".join(rows) + "\n"
 
 
 def _ms(value: float | None) -> str:
@@ -759,7 +797,12 @@ def docs_table(
         f"`bench/results/{before_name}`; latest: `bench/results/{latest_name}`. ✓/✗: within "
         "the budget of issue 14 or not.\n"
     )
-    return "\n".join(rows) + "\n" + note
+    ratios = (
+        "\nThe same figures as multiples of `/healthz` measured in the same run (the framework's"
+        " own cost; a busy machine inflates every CPU figure alike, so these compare runs made"
+        " under different load):\n\n" + ratio_table(before, latest)
+    )
+    return "\n".join(rows) + "\n" + note + ratios
 
 
 def write_docs() -> Path:
