@@ -733,6 +733,10 @@ def _load(results: dict[str, Any] | None, backend: str) -> str:
     return f"{min(seen):.1f}–{max(seen):.1f}" if seen else "–"
 
 
+def _over(value: float | None, framework: float | None) -> float | None:
+    return value / framework if value is not None and framework else None
+
+
 def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) -> str:
     """Each figure over the same run's ``/healthz``: comparable across machine load."""
     rows = [
@@ -741,7 +745,7 @@ def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) ->
     ]
     for name in ENDPOINT_NAMES[1:]:
         cells = [
-            figure(results, backend, name, "x_healthz")
+            _over(figure(results, backend, name), figure(results, backend, "healthz"))
             for backend in ("postgres", "sqlite")
             for results in (before, latest)
         ]
