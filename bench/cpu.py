@@ -365,6 +365,13 @@ class Queue:
     def failed(self) -> int:
         return self._scalar(FAILED_SQL)
 
+    def database_pids(self) -> list[int]:
+        """PostgreSQL's backends serving the bench database (not counted in the figure, which
+        is Townsquare's own CPU; recorded beside it). None on SQLite: it runs in-process."""
+        if self.backend == "sqlite":
+            return []
+        return asyncio.run(_pg_pids(self.pg_dsn))
+
 
 async def _pg_scalar(dsn: str, sql: str) -> int:
     import asyncpg
@@ -372,6 +379,20 @@ async def _pg_scalar(dsn: str, sql: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
         return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def _pg_pids(dsn: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
     finally:
         await conn.close()
 
@@ -470,6 +491,7 @@ def measure(
         raise BenchFailure(f"{endpoint.title}: warm-up failed: {failures[:3]}")
     before_settle = settle(roots, queue)
     pids = process_tree(roots)
+    db_before = cpu_ticks(queue.database_pids())
     before = cpu_ticks(pids)
     started_wall = time.perf_counter()
     sent = 0
@@ -493,6 +515,7 @@ def measure(
         )
     after_settle = settle(roots, queue)
     after = cpu_ticks(process_tree(roots))
+    db_after = cpu_ticks(sorted({*db_before, *queue.database_pids()}))
     per_process = {
         _role(pid, roots): round((t - before.get(pid, 0)) / CLOCK_TICKS * 1000 / sent, 3)
         for pid, t in after.items()
@@ -507,6 +530,12 @@ def measure(
         "tick_ms": 1000 / CLOCK_TICKS,
         "per_process_ms": per_process,
         "wall_ms_per_request": round(requests_wall * 1000 / sent, 3),
+        # PostgreSQL's backends of the bench database (not Townsquare: not in the figure).
+        "postgres_ms_per_request": (
+            round(ticks_between(db_before, db_after) / CLOCK_TICKS * 1000 / sent, 3)
+            if db_before or db_after
+            else None
+        ),
         # What the processes would have spent idle over the window (relay poll, periodic
         # jobs), per request: the noise included in the figure.
         "idle_share_ms": round(idle_ms_per_s * window_s / sent, 3),
@@ -582,7 +611,12 @@ def run_endpoints(
             print(
                 f"  {found['title']:<34} {found['cpu_ms_per_request']:>8.2f} ms CPU/request"
                 f"  ({found['requests']} requests, {found['wall_ms_per_request']:.2f} ms wall,"
-                f" idle share {found['idle_share_ms']:.2f}, {found['per_process_ms']})",
+                f" idle share {found['idle_share_ms']:.2f}, {found['per_process_ms']}"
+                + (
+                    f", PostgreSQL {found['postgres_ms_per_request']:.2f})"
+                    if found["postgres_ms_per_request"] is not None
+                    else ")"
+                ),
                 flush=True,
             )
     finally:
