@@ -514,6 +514,11 @@ def measure(
             f"e.g. {failures[:3]}"
         )
     after_settle = settle(roots, queue)
+    if after_settle.get("pending"):
+        raise BenchFailure(
+            f"{endpoint.title}: {after_settle['pending']} jobs still pending after "
+            f"{after_settle['waited_s']} s: their CPU would be missing from the figure"
+        )
     after = cpu_ticks(process_tree(roots))
     db_after = cpu_ticks(sorted({*db_before, *queue.database_pids()}))
     per_process = {
