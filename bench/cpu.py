@@ -745,11 +745,20 @@ def results_path(stamp: str, label: str) -> Path:
 
 
 def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
-    """The newest ``*-before-cpu.json`` (``before``) or newest other ``*-cpu.json``."""
+    """The newest ``*-before-cpu.json`` (``before``) or newest other ``*-cpu.json``; a run of
+    every endpoint on both backends wins over a newer partial one (``BENCH_CPU_ENDPOINTS``)."""
     found = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if ("-before-" in p.name) == before)
     if not found:
         return None, None
-    return found[-1], json.loads(found[-1].read_text())
+    loaded = [(path, json.loads(path.read_text())) for path in reversed(found)]
+    for path, results in loaded:
+        if is_complete(results):
+            return path, results
+    return loaded[0]
+
+
+def is_complete(results: dict[str, Any]) -> bool:
+    return all(figure(results, b, n) is not None for b in BACKENDS for n in ENDPOINT_NAMES)
 
 
 def figure(

@@ -3,10 +3,15 @@ the figures of issue 14 are read off them."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from bench.cpu import (
     ENDPOINT_NAMES,
     add_framework_ratios,
     docs_table,
+    latest_results,
     parse_stat_ticks,
     reaction_type,
     ticks_between,
@@ -55,3 +60,23 @@ def test_docs_table_has_every_endpoint_and_checks_budgets() -> None:
     feed = next(row for row in rows if "GET /feed?limit=20" in row)
     assert "2.40 ✓" in feed  # within 2.5 ms
     assert "4.00 ✗" in feed  # over 1.5 x 2.5 ms
+
+
+def test_the_docs_use_the_newest_complete_run(tmp_path: Path, monkeypatch: Any) -> None:
+    import bench.cpu
+
+    monkeypatch.setattr(bench.cpu, "RESULTS_DIR", tmp_path)
+    every = {
+        backend: {"endpoints": {n: {"cpu_ms_per_request": 1.0} for n in ENDPOINT_NAMES}}
+        for backend in ("postgres", "sqlite")
+    }
+    partial = {"sqlite": {"endpoints": {"feed": {"cpu_ms_per_request": 2.0}}}}
+    (tmp_path / "20260101T000000Z-before-cpu.json").write_text(json.dumps(every))
+    (tmp_path / "20260102T000000Z-cpu.json").write_text(json.dumps(every))
+    (tmp_path / "20260103T000000Z-cpu.json").write_text(json.dumps(partial))
+    path, _ = latest_results(before=False)
+    assert path is not None
+    assert path.name == "20260102T000000Z-cpu.json"
+    path, _ = latest_results(before=True)
+    assert path is not None
+    assert path.name == "20260101T000000Z-before-cpu.json"
