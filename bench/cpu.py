@@ -905,6 +905,18 @@ def print_table(results: dict[str, Any]) -> None:
             print(f"  {title:<34}{cells}")
 
 
+def _interrupted(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM (``timeout``, a supervisor) and SIGINT (even when a background shell started us
+    with it ignored) raise ``KeyboardInterrupt``: the ``finally`` blocks stop the server and
+    the worker and remove the run's Redis keys instead of leaving them running."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     parser.add_argument(
@@ -914,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         print(f"wrote {write_docs()}")
         return 0
+    stop_cleanly_on_signals()
     config = CpuConfig.from_env()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {
