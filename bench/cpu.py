@@ -905,6 +905,26 @@ def print_table(results: dict[str, Any]) -> None:
             print(f"  {title:<34}{cells}")
 
 
+def townsquare_source() -> dict[str, Any]:
+    """Which Townsquare code the run measured: ``PYTHONPATH=<other checkout>/src`` measures
+    another commit with this bench (the server and worker inherit the environment)."""
+    import townsquare
+
+    source = Path(townsquare.__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=source, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip()
+
+    return {
+        "path": str(source),
+        "git_commit": git("rev-parse", "HEAD"),
+        "src_dirty": bool(git("status", "--porcelain", "--", "src", "migrations")),
+    }
+
+
 def _interrupted(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -943,6 +963,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": config.warmup,
             "dataset": config.spec().__dict__,
         },
+        "townsquare": townsquare_source(),
         "load_average_start": os.getloadavg(),
     }
     started = time.perf_counter()
