@@ -55,7 +55,6 @@ from townsquare.modules.messaging.schemas import (
 )
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
-from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import MessagePermission
@@ -889,7 +888,7 @@ async def get_conversation(
     access = await _access(session, viewer_id, conversation_id)
     conversation, me = access.conversation, access.member
     members = await repository.active_members(session, conversation_id)
-    cards = await _cards(session, [m.user_id for m in members])
+    cards = await profiles_service.get_cards(session, [m.user_id for m in members])
     unread = await repository.unread_counts(session, viewer_id, [conversation_id], utcnow())
     return ConversationOut(
         id=conversation.id,
@@ -933,7 +932,9 @@ async def list_conversations(
     )
     unread = await repository.unread_counts(session, viewer_id, ids, now)
     previews = await repository.member_previews(session, ids, viewer_id, LIST_MEMBER_PREVIEW)
-    cards = await _cards(session, [u for users in previews.values() for u in users])
+    cards = await profiles_service.get_cards(
+        session, [u for users in previews.values() for u in users]
+    )
     items = []
     for conversation, member, last_id in rows:
         last = last_messages.get(last_id) if last_id is not None else None
@@ -990,16 +991,6 @@ async def typing_recipients(
 # --- presenting messages
 
 
-async def _cards(
-    session: AsyncSession, user_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, AuthorOut]:
-    found = await profiles_service.get_cards(session, user_ids)
-    return {
-        user_id: AuthorOut.model_validate(card, from_attributes=True)
-        for user_id, card in found.items()
-    }
-
-
 @dataclass(frozen=True)
 class _Known:
     """What a caller of ``_views`` has read already (None: read it)."""
@@ -1023,7 +1014,7 @@ async def _views(
     mentions, replied-to messages, blocks, shared posts through the posts policy. Without a
     viewer (system messages for live events) nothing viewer-specific is loaded."""
     people = {m.sender_id for m in messages} | {m.subject_id for m in messages}
-    cards = await _cards(session, [p for p in people if p is not None])
+    cards = await profiles_service.get_cards(session, [p for p in people if p is not None])
     mentions = known.mentions
     if mentions is None:
         mentions = await repository.mentions_of(session, [m.id for m in messages])

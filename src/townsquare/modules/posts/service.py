@@ -53,7 +53,6 @@ from townsquare.modules.posts.models import (
     Visibility,
 )
 from townsquare.modules.posts.schemas import (
-    AuthorOut,
     EmbeddedPostOut,
     LocationOut,
     MediaIn,
@@ -70,7 +69,7 @@ from townsquare.modules.posts.schemas import (
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
-from townsquare.modules.profiles.service import ProfileCard
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
 from townsquare.modules.social import service as social
@@ -929,7 +928,7 @@ class _Loaded:
     viewer_id: uuid.UUID | None
     now: datetime
     originals: dict[uuid.UUID, Post]
-    profiles: dict[uuid.UUID, ProfileCard]
+    profiles: dict[uuid.UUID, PersonCard]
     media: dict[uuid.UUID, list[PostMedia]]
     polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]]
     choices: dict[uuid.UUID, list[uuid.UUID]]
@@ -1156,13 +1155,13 @@ def _fields(post: Post, loaded: _Loaded) -> dict[str, Any]:
     }
 
 
-def _author(user_id: uuid.UUID, loaded: _Loaded) -> AuthorOut:
+def _author(user_id: uuid.UUID, loaded: _Loaded) -> PersonCard:
     profile = loaded.profiles.get(user_id)
     if profile is None:  # cannot happen (every user has a profile); never a 500 for it
-        return AuthorOut(
+        return PersonCard(
             user_id=user_id, username="", display_name="", avatar_url=None, is_verified=False
         )
-    return AuthorOut(
+    return PersonCard(
         user_id=user_id,
         username=profile.username,
         display_name=profile.display_name,

@@ -25,7 +25,7 @@ from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import Audience, Profile
 from townsquare.modules.profiles.policy import Relationship
-from townsquare.modules.profiles.schemas import ProfileStats
+from townsquare.modules.profiles.schemas import PersonCard, ProfileStats
 from townsquare.modules.social import events, repository
 from townsquare.modules.social.models import FollowStatus, FriendRequest
 from townsquare.modules.social.schemas import (
@@ -34,7 +34,6 @@ from townsquare.modules.social.schemas import (
     FollowState,
     FriendRequestOut,
     FriendshipState,
-    UserCard,
 )
 
 # --- errors a client may meet (stable codes)
@@ -172,7 +171,7 @@ async def _connection(session: AsyncSession, viewer_id: uuid.UUID, other: Profil
         friendship = FriendshipState.REQUEST_RECEIVED
     follow = facts.follow
     return ConnectionOut(
-        user=UserCard.model_validate(other),
+        user=PersonCard.model_validate(other),
         friendship=friendship,
         friend_request_id=request.id if request is not None and not facts.is_friend else None,
         follow=FollowState(follow.status.value) if follow is not None else FollowState.NONE,
@@ -423,17 +422,11 @@ async def unblock(session: AsyncSession, viewer_id: uuid.UUID, username: str) ->
 # --- lists
 
 
-async def _cards(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserCard]:
-    """Cards of ``user_ids`` in one query, whatever their number."""
-    found = await profiles_service.get_cards(session, user_ids)
-    return {user_id: UserCard.model_validate(profile) for user_id, profile in found.items()}
-
-
 async def _page_of_cards(
     session: AsyncSession, user_ids: Sequence[uuid.UUID], next_cursor: str | None
-) -> Page[UserCard]:
-    cards = await _cards(session, user_ids)
-    return Page[UserCard](
+) -> Page[PersonCard]:
+    cards = await profiles_service.get_cards(session, user_ids)
+    return Page[PersonCard](
         items=[cards[user_id] for user_id in user_ids if user_id in cards], next_cursor=next_cursor
     )
 
@@ -452,7 +445,7 @@ async def _connections_owner_or_404(
 
 async def list_friends(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_friends(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.friend_id for row in rows], cursor)
@@ -460,7 +453,7 @@ async def list_friends(
 
 async def list_mutual_friends(
     session: AsyncSession, viewer_id: uuid.UUID, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_mutual_friends(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.friend_id for row in rows], cursor)
@@ -468,7 +461,7 @@ async def list_mutual_friends(
 
 async def list_followers(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_followers(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.follower_id for row in rows], cursor)
@@ -476,7 +469,7 @@ async def list_followers(
 
 async def list_following(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_following(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.followee_id for row in rows], cursor)
@@ -486,7 +479,7 @@ async def list_incoming_friend_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FriendRequestOut]:
     rows, cursor = await repository.list_incoming_friend_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.requester_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.requester_id for row in rows])
     items = [
         FriendRequestOut(id=row.id, user=cards[row.requester_id], created_at=row.created_at)
         for row in rows
@@ -499,7 +492,7 @@ async def list_outgoing_friend_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FriendRequestOut]:
     rows, cursor = await repository.list_outgoing_friend_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.addressee_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.addressee_id for row in rows])
     items = [
         FriendRequestOut(id=row.id, user=cards[row.addressee_id], created_at=row.created_at)
         for row in rows
@@ -512,7 +505,7 @@ async def list_follow_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FollowRequestOut]:
     rows, cursor = await repository.list_follow_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.follower_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.follower_id for row in rows])
     items = [
         FollowRequestOut(id=row.id, user=cards[row.follower_id], created_at=row.created_at)
         for row in rows
@@ -523,20 +516,20 @@ async def list_follow_requests(
 
 async def list_close_friends(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_close_friends(session, viewer_id, page)
     return await _page_of_cards(session, [row.member_id for row in rows], cursor)
 
 
 async def list_mutes(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_mutes(session, viewer_id, page)
     return await _page_of_cards(session, [row.muted_id for row in rows], cursor)
 
 
 async def list_blocks(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_blocks(session, viewer_id, page)
     return await _page_of_cards(session, [row.blocked_id for row in rows], cursor)
