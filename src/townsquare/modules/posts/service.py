@@ -876,17 +876,9 @@ async def list_author_posts(
 async def _author_or_404(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str
 ) -> uuid.UUID:
-    """The author's id, unless the profile is missing, hidden, or in a block with the viewer."""
+    """The author's id, unless the profile is missing or the viewer may not see its owner."""
     profile = await profiles.get_profile_by_username(session, username)
-    if profile is None:
-        raise AuthorNotFound()
-    if viewer_id != profile.user_id and (
-        profile.is_hidden
-        or (
-            viewer_id is not None
-            and await repository.blocked_either_way(session, viewer_id, profile.user_id)
-        )
-    ):
+    if profile is None or not await social.may_see_profile(session, viewer_id, profile):
         raise AuthorNotFound()
     return profile.user_id
 

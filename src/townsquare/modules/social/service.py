@@ -26,7 +26,7 @@ from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import Audience, Profile
 from townsquare.modules.profiles.policy import Relationship
 from townsquare.modules.profiles.schemas import PersonCard, ProfileStats
-from townsquare.modules.social import events, repository
+from townsquare.modules.social import events, policy, repository
 from townsquare.modules.social.models import FollowStatus, FriendRequest
 from townsquare.modules.social.schemas import (
     ConnectionOut,
@@ -79,7 +79,9 @@ async def _get_other_user_or_404(
 ) -> Profile:
     """The target of an action: an existing, not hidden user other than the viewer."""
     profile = await profiles.get_profile_by_username(session, username)
-    if profile is None or (profile.is_hidden and profile.user_id != viewer_id):
+    if profile is None or not policy.may_find_person(
+        viewer_id, profile.user_id, is_hidden=profile.is_hidden
+    ):
         raise UserNotFound()
     if profile.user_id == viewer_id:
         raise CannotTargetSelf.on(
@@ -91,14 +93,35 @@ async def _get_other_user_or_404(
 async def get_visible_user_or_404(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str
 ) -> tuple[Profile, Relationship]:
-    """A user the viewer may find (the profile policy's rule), and how the viewer stands."""
+    """A user the viewer may see (the people policy), and how the viewer stands."""
     profile = await profiles.get_profile_by_username(session, username)
     if profile is None:
         raise UserNotFound()
     relationship = await profile_relationship(session, viewer_id, profile.user_id)
-    if not profiles_policy.may_find_profile(profile, relationship):
+    if not policy.may_see_person(
+        viewer_id,
+        profile.user_id,
+        is_hidden=profile.is_hidden,
+        blocked_either_way=relationship is Relationship.BLOCKED,
+    ):
         raise UserNotFound()
     return profile, relationship
+
+
+async def may_see_profile(
+    session: AsyncSession, viewer_id: uuid.UUID | None, profile: Profile
+) -> bool:
+    """The people policy (``policy.may_see_person``) for a loaded profile; the block is read
+    only when it decides the answer."""
+    blocked = (
+        viewer_id is not None
+        and viewer_id != profile.user_id
+        and not profile.is_hidden
+        and await repository.is_blocked_either_way(session, viewer_id, profile.user_id)
+    )
+    return policy.may_see_person(
+        viewer_id, profile.user_id, is_hidden=profile.is_hidden, blocked_either_way=blocked
+    )
 
 
 async def _refuse_if_blocked(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
@@ -243,7 +266,9 @@ async def _get_request_to_me_or_404(
     if request is None:
         raise FriendRequestNotFound()
     requester = await profiles.get_profile(session, request.requester_id)
-    if requester is None or requester.is_hidden:
+    if requester is None or not policy.may_find_person(
+        viewer_id, requester.user_id, is_hidden=requester.is_hidden
+    ):
         raise FriendRequestNotFound()
     await repository.lock_pair(session, request.requester_id, viewer_id)
     return request
