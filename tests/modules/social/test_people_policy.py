@@ -147,6 +147,25 @@ async def test_a_hidden_viewer_still_sees_themselves(app: FastAPI, world: World)
     assert await _clause(app, hidden, world) == expected
 
 
+async def test_findable_is_the_hidden_part_alone(app: FastAPI, world: World) -> None:
+    """For targets whose block has its own answer, and for my blocks list."""
+    platform: Platform = app.state.platform
+    me = world.people["me"]
+    names = {person: name for name, person in world.people.items()}
+    statement = select(User.id).where(
+        User.id.in_(names), policy.findable_person_clause(me, User.id)
+    )
+    async with platform.database.sessions() as session:
+        found = {names[user_id] for user_id in await session.scalars(statement)}
+        for name, person in world.people.items():
+            profile = await session.get(Profile, person)
+            assert profile is not None
+            assert policy.may_find_person(me, person, is_hidden=profile.is_hidden) is (
+                name in found
+            )
+    assert found == {"me", "plain", "blocked_by_me", "blocking_me"}
+
+
 def test_the_predicate_case_by_case() -> None:
     viewer, person = uuid.uuid4(), uuid.uuid4()
 

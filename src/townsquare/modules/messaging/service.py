@@ -58,6 +58,7 @@ from townsquare.modules.posts.models import Post
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import MessagePermission
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
 
 #: Mentions linked per message at most (the rest stay plain text).
@@ -327,7 +328,9 @@ async def send_direct_message(
     Who may message whom is checked on every message (settings and blocks change)."""
     _check_message(body, settings)
     found = await profiles.get_profile_and_message_permission_by_username(session, username)
-    if found is None or found[0].is_hidden:
+    if found is None or not people.may_find_person(
+        sender_id, found[0].user_id, is_hidden=found[0].is_hidden
+    ):
         raise UserNotFound()
     recipient, permission = found
     if recipient.user_id == sender_id:

@@ -72,6 +72,7 @@ from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import service as social
 from townsquare.modules.topics import service as topics
 
@@ -262,7 +263,10 @@ async def resolve_audience(
     for ref in refs:
         if ref in ids:
             profile = by_id.get(ids[ref])
-            user_id = profile.user_id if profile is not None and not profile.is_hidden else None
+            findable = profile is not None and people.may_find_person(
+                author_id, profile.user_id, is_hidden=profile.is_hidden
+            )
+            user_id = profile.user_id if profile is not None and findable else None
         else:
             user_id = by_name.get(ref.lower())
         if user_id is None:
