@@ -929,7 +929,27 @@ def docs_table(
         " own cost; a busy machine inflates every CPU figure alike, so these compare runs made"
         " under different load):\n\n" + ratio_table(before, latest)
     )
-    return "\n".join(rows) + "\n" + note + ratios
+    counts = (
+        "\nSQL statements per request, the jobs' included (`bench/hooks/sitecustomize.py`):\n\n"
+        + statements_table(before, latest)
+    )
+    return "\n".join(rows) + "\n" + note + ratios + counts
+
+
+def statements_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) -> str:
+    rows = [
+        "| request | PostgreSQL + Redis before | latest | SQLite before | latest |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ENDPOINT_NAMES[1:]:
+        cells = [
+            figure(results, backend, name, "statements_per_request")
+            for backend in ("postgres", "sqlite")
+            for results in (before, latest)
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.1f}" for c in cells)
+        rows.append(f"| `{TITLES[name]}` | {shown} |")
+    return "\n".join(rows) + "\n"
 
 
 def write_docs() -> Path:
