@@ -846,6 +846,35 @@ def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
     return loaded[0]
 
 
+def before_results() -> tuple[list[Path], dict[str, Any] | None]:
+    """Every complete ``<stamp>-before-cpu.json``, merged: each figure the mean of the runs
+    (one run on a machine shared with test suites varies by 10-30 %; the mean is the steadier
+    reference). ``runs`` keeps each run's figure."""
+    pattern = re.compile(r"\d{8}T\d{6}Z-before-cpu\.json")
+    paths = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if pattern.fullmatch(p.name))
+    loaded = [(p, json.loads(p.read_text())) for p in paths]
+    complete = [(p, r) for p, r in loaded if is_complete(r)]
+    if not complete:
+        return ([loaded[-1][0]], loaded[-1][1]) if loaded else ([], None)
+    for _, results in complete:
+        for backend in BACKENDS:
+            add_net_statements(results.get(backend) or {})
+    merged: dict[str, Any] = {}
+    for backend in BACKENDS:
+        endpoints: dict[str, Any] = {}
+        for name in ENDPOINT_NAMES:
+            merged_endpoint: dict[str, Any] = {}
+            for key in ("cpu_ms_per_request", "statements_net_per_request", "load_average"):
+                values = [figure(r, backend, name, key) for _, r in complete]
+                present = [v for v in values if v is not None]
+                if present:
+                    merged_endpoint[key] = round(sum(present) / len(present), 3)
+                    merged_endpoint[key + "_runs"] = present
+            endpoints[name] = merged_endpoint
+        merged[backend] = {"endpoints": endpoints}
+    return [p for p, _ in complete], merged
+
+
 def is_complete(results: dict[str, Any]) -> bool:
     return all(figure(results, b, n) is not None for b in BACKENDS for n in ENDPOINT_NAMES)
 
@@ -893,7 +922,7 @@ def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) ->
         for backend in ("postgres", "sqlite")
         for results in (before, latest)
     )
-    rows.append(f"| load average (1 min) during the run | {loads} |")
+    rows.append(f"| load average (1 min) at the end of each endpoint | {loads} |")
     return "\n".join(rows) + "\n"
 
 
@@ -935,13 +964,14 @@ def docs_table(
         )
     note = (
         f"\nms of CPU per request, all Townsquare processes (jobs included). Before: "
-        f"`bench/results/{before_name}`; latest: `bench/results/{latest_name}`. ✓/✗: within "
+        f"{before_name}; latest: {latest_name}. ✓/✗: within "
         "the budget of issue 14 or not.\n"
     )
     ratios = (
-        "\nThe same figures as multiples of `/healthz` measured in the same run (the framework's"
-        " own cost; a busy machine inflates every CPU figure alike, so these compare runs made"
-        " under different load):\n\n" + ratio_table(before, latest)
+        "\nThe same figures as multiples of `/healthz` measured in the same run(s) (the"
+        " framework's own cost; a busy machine inflates every CPU figure, roughly alike, so"
+        " these are a rough correction when runs were made under different load):\n\n"
+        + ratio_table(before, latest)
     )
     counts = (
         "\nSQL statements per request, the jobs' included, the idle processes' own (relay poll,"
@@ -969,16 +999,23 @@ def statements_table(before: dict[str, Any] | None, latest: dict[str, Any] | Non
 
 def write_docs() -> Path:
     """Regenerate the table between the markers in ``docs/performance.md``."""
-    before_path, before = latest_results(before=True)
+    before_paths, before = before_results()
     latest_path, latest = latest_results(before=False)
-    for results in (before, latest):
-        for backend in BACKENDS:
-            add_net_statements((results or {}).get(backend) or {})
+    for backend in BACKENDS:
+        add_net_statements((latest or {}).get(backend) or {})
+    names = [f"`bench/results/{p.name}`" for p in before_paths]
+    before_name = (
+        "(none yet)"
+        if not names
+        else names[0]
+        if len(names) == 1
+        else f"the mean of {len(names)} runs, " + ", ".join(names)
+    )
     table = docs_table(
         before,
         latest,
-        before_path.name if before_path else "(none yet)",
-        latest_path.name if latest_path else "(none yet)",
+        before_name,
+        f"`bench/results/{latest_path.name}`" if latest_path else "(none yet)",
     )
     text = DOCS.read_text()
     if DOCS_START not in text or DOCS_END not in text:
