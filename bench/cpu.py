@@ -133,6 +133,7 @@ class CpuConfig:
     author_followers: int
     seed: int
     write_docs: bool
+    count_statements: bool
     work_dir: Path = field(default_factory=lambda: BENCH_DIR / ".work")
 
     @classmethod
@@ -161,6 +162,7 @@ class CpuConfig:
             author_followers=int(_env("BENCH_CPU_AUTHOR_FOLLOWERS", "15")),
             seed=int(_env("BENCH_CPU_SEED", "20261204")),
             write_docs=_env("BENCH_CPU_WRITE_DOCS", "1") not in ("0", "false", "no"),
+            count_statements=_env("BENCH_CPU_STATEMENTS", "1") not in ("0", "false", "no"),
         )
 
     def spec(self) -> DatasetSpec:
@@ -397,6 +399,29 @@ async def _pg_pids(dsn: str) -> list[int]:
         await conn.close()
 
 
+# --- statements -------------------------------------------------------------------------------
+
+HOOKS_DIR = BENCH_DIR / "hooks"
+
+
+def count_statements(env: dict[str, str], directory: Path) -> None:
+    """Make the processes started with ``env`` count their SQL statements into ``directory``
+    (``bench/hooks/sitecustomize.py``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env["BENCH_CPU_STATEMENTS_DIR"] = str(directory)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HOOKS_DIR), env.get("PYTHONPATH")) if p)
+
+
+def statements(directory: Path | None) -> int | None:
+    """Statements executed so far by every counting process (None: not counted)."""
+    if directory is None:
+        return None
+    counters = list(directory.glob("*.count"))
+    if not counters:
+        return None
+    return sum(int.from_bytes(path.read_bytes()[:8] or b"\0", "little") for path in counters)
+
+
 def settle(roots: list[int], queue: Queue, limit_s: float = 90.0) -> dict[str, Any]:
     """Wait until the job queue is empty and the processes' CPU stops moving (at most one tick
     in each of two consecutive 0.3 s windows). Returns what it saw."""
@@ -482,6 +507,7 @@ def measure(
     queue: Queue,
     config: CpuConfig,
     idle_ms_per_s: float = 0.0,
+    statements_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Warm up, settle, then ``requests`` calls (more while under ``min_cpu_s``) between two
     CPU snapshots of every Townsquare process, the jobs they caused included."""
@@ -492,6 +518,7 @@ def measure(
     before_settle = settle(roots, queue)
     pids = process_tree(roots)
     db_before = cpu_ticks(queue.database_pids())
+    statements_before = statements(statements_dir)
     before = cpu_ticks(pids)
     started_wall = time.perf_counter()
     sent = 0
@@ -521,6 +548,7 @@ def measure(
         )
     after = cpu_ticks(process_tree(roots))
     db_after = cpu_ticks(sorted({*db_before, *queue.database_pids()}))
+    statements_after = statements(statements_dir)
     per_process = {
         _role(pid, roots): round((t - before.get(pid, 0)) / CLOCK_TICKS * 1000 / sent, 3)
         for pid, t in after.items()
@@ -535,6 +563,12 @@ def measure(
         "tick_ms": 1000 / CLOCK_TICKS,
         "per_process_ms": per_process,
         "wall_ms_per_request": round(requests_wall * 1000 / sent, 3),
+        # SQL statements (server and worker: the jobs' included) per request.
+        "statements_per_request": (
+            round((statements_after - statements_before) / sent, 2)
+            if statements_before is not None and statements_after is not None
+            else None
+        ),
         # PostgreSQL's backends of the bench database (not Townsquare: not in the figure).
         "postgres_ms_per_request": (
             round(ticks_between(db_before, db_after) / CLOCK_TICKS * 1000 / sent, 3)
@@ -599,35 +633,52 @@ def pick_cast(manifest: Manifest, tokens: dict[str, str]) -> Cast:
 
 
 def run_endpoints(
-    server: Server, roots: list[int], queue: Queue, manifest: Manifest, config: CpuConfig
+    server: Server,
+    roots: list[int],
+    queue: Queue,
+    manifest: Manifest,
+    config: CpuConfig,
+    statements_dir: Path | None = None,
 ) -> dict[str, Any]:
     secret = server_secret(server)
     cast = pick_cast(manifest, mint_tokens(manifest, secret))
     table = endpoints(cast)
     names = config.endpoints or list(ENDPOINT_NAMES)
     client = Client(server.host, server.port)
+    # The periodic jobs run once at start-up: let them finish before judging what idle costs.
+    time.sleep(3)
+    settle(roots, queue)
+    idle_statements = statements(statements_dir)
     results: dict[str, Any] = {"idle_cpu_ms_per_s": idle_cpu(roots)}
-    print(f"  idle CPU of the processes: {results['idle_cpu_ms_per_s']} ms/s", flush=True)
+    if idle_statements is not None:
+        results["idle_statements_per_s"] = round(
+            ((statements(statements_dir) or 0) - idle_statements) / 3.0, 2
+        )
+    print(
+        f"  idle: {results['idle_cpu_ms_per_s']} ms CPU/s,"
+        f" {results.get('idle_statements_per_s', '?')} statements/s",
+        flush=True,
+    )
     measured: dict[str, Any] = {}
     try:
         for name in names:
-            found = measure(client, table[name], roots, queue, config, results["idle_cpu_ms_per_s"])
-            measured[name] = found
-            print(
-                f"  {found['title']:<34} {found['cpu_ms_per_request']:>8.2f} ms CPU/request"
-                f"  ({found['requests']} requests, {found['wall_ms_per_request']:.2f} ms wall,"
-                f" idle share {found['idle_share_ms']:.2f}, {found['per_process_ms']}"
-                + (
-                    f", PostgreSQL {found['postgres_ms_per_request']:.2f})"
-                    if found["postgres_ms_per_request"] is not None
-                    else ")"
-                ),
-                flush=True,
+            found = measure(
+                client,
+                table[name],
+                roots,
+                queue,
+                config,
+                results["idle_cpu_ms_per_s"],
+                statements_dir,
             )
+            measured[name] = found
+            print(f"  {found['title']:<34} {found['cpu_ms_per_request']:>8.2f} ms CPU/request  "
+                  f"({describe(found)})", flush=True)  # fmt: skip
     finally:
         client.close()
     add_framework_ratios(measured)
     results["endpoints"] = measured
+    add_net_statements(results)
     results["job_failures"] = queue.failed()
     results["log_problems"] = server.log_problems()[1]
     if results["job_failures"]:
@@ -635,6 +686,33 @@ def run_endpoints(
             f"{results['job_failures']} job deliveries failed or died; see {server.log_path}"
         )
     return results
+
+
+def describe(found: dict[str, Any]) -> str:
+    parts = [
+        f"{found['requests']} requests",
+        f"{found['wall_ms_per_request']:.2f} ms wall",
+        f"idle share {found['idle_share_ms']:.2f}",
+        str(found["per_process_ms"]),
+    ]
+    if found.get("statements_per_request") is not None:
+        parts.append(f"{found['statements_per_request']:.1f} statements")
+    if found.get("postgres_ms_per_request") is not None:
+        parts.append(f"PostgreSQL {found['postgres_ms_per_request']:.2f} ms")
+    return ", ".join(parts)
+
+
+def add_net_statements(section: dict[str, Any]) -> None:
+    """``statements_net_per_request``: without the idle processes' statements (relay poll,
+    scheduler) that fell in the endpoint's window, at the rate measured before."""
+    idle = section.get("idle_statements_per_s")
+    for found in (section.get("endpoints") or {}).values():
+        raw = found.get("statements_per_request")
+        if raw is None or idle is None or not found.get("requests"):
+            continue
+        found["statements_net_per_request"] = round(
+            max(0.0, raw - idle * found["window_s"] / found["requests"]), 2
+        )
 
 
 def add_framework_ratios(measured: dict[str, Any]) -> None:
@@ -675,6 +753,9 @@ def run_postgres(config: CpuConfig, stamp: str) -> dict[str, Any]:
     env["TOWNSQUARE_JOB_BROKER_URL"] = config.redis_url
     work = config.work_dir
     work.mkdir(parents=True, exist_ok=True)
+    counted = work / f"statements-postgres-{stamp}" if config.count_statements else None
+    if counted is not None:
+        count_statements(env, counted)
     worker_log = work / f"cpu-worker-postgres-{stamp}.log"
     with open(worker_log, "ab") as log:
         worker = subprocess.Popen(
@@ -690,7 +771,8 @@ def run_postgres(config: CpuConfig, stamp: str) -> dict[str, Any]:
         if worker.poll() is not None:
             raise BenchFailure(f"townsquare worker exited; see {worker_log}")
         queue = Queue("postgres", pg_dsn=asyncpg_dsn(config.pg_url, config.database))
-        section = run_endpoints(server, [server.process.pid, worker.pid], queue, manifest, config)
+        roots = [server.process.pid, worker.pid]
+        section = run_endpoints(server, roots, queue, manifest, config, counted)
         section["processes"] = "townsquare serve --workers 1 + townsquare worker"
         section["database"] = config.database
         section["redis_prefix"] = prefix
@@ -707,6 +789,8 @@ def run_postgres(config: CpuConfig, stamp: str) -> dict[str, Any]:
             from bench.__main__ import clear_redis
 
             clear_redis(config.redis_url, prefix)
+        if counted is not None:
+            shutil.rmtree(counted, ignore_errors=True)
 
 
 def run_sqlite(config: CpuConfig, stamp: str) -> dict[str, Any]:
@@ -720,10 +804,13 @@ def run_sqlite(config: CpuConfig, stamp: str) -> dict[str, Any]:
             secret=secret, database_url=manifest.database_url, redis_url=None, redis_prefix="x:"
         )
         work = config.work_dir
+        counted = scratch / "statements" if config.count_statements else None
+        if counted is not None:
+            count_statements(env, counted)
         server = start(env, free_port(), work / f"cpu-server-sqlite-{stamp}.log", work, secret)
         try:
             queue = Queue("sqlite", sqlite_path=path)
-            section = run_endpoints(server, [server.process.pid], queue, manifest, config)
+            section = run_endpoints(server, [server.process.pid], queue, manifest, config, counted)
             section["processes"] = "townsquare serve (one process, jobs in process)"
             return section
         finally:
@@ -745,9 +832,11 @@ def results_path(stamp: str, label: str) -> Path:
 
 
 def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
-    """The newest ``*-before-cpu.json`` (``before``) or newest other ``*-cpu.json``; a run of
-    every endpoint on both backends wins over a newer partial one (``BENCH_CPU_ENDPOINTS``)."""
-    found = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if ("-before-" in p.name) == before)
+    """The newest ``<stamp>-before-cpu.json`` (``before``) or ``<stamp>-cpu.json`` (other labels
+    are left out); a run of every endpoint on both backends wins over a newer partial one
+    (``BENCH_CPU_ENDPOINTS``)."""
+    pattern = re.compile(r"\d{8}T\d{6}Z-before-cpu\.json" if before else r"\d{8}T\d{6}Z-cpu\.json")
+    found = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if pattern.fullmatch(p.name))
     if not found:
         return None, None
     loaded = [(path, json.loads(path.read_text())) for path in reversed(found)]
@@ -755,6 +844,35 @@ def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
         if is_complete(results):
             return path, results
     return loaded[0]
+
+
+def before_results() -> tuple[list[Path], dict[str, Any] | None]:
+    """Every complete ``<stamp>-before-cpu.json``, merged: each figure the mean of the runs
+    (one run on a machine shared with test suites varies by 10-30 %; the mean is the steadier
+    reference). ``runs`` keeps each run's figure."""
+    pattern = re.compile(r"\d{8}T\d{6}Z-before-cpu\.json")
+    paths = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if pattern.fullmatch(p.name))
+    loaded = [(p, json.loads(p.read_text())) for p in paths]
+    complete = [(p, r) for p, r in loaded if is_complete(r)]
+    if not complete:
+        return ([loaded[-1][0]], loaded[-1][1]) if loaded else ([], None)
+    for _, results in complete:
+        for backend in BACKENDS:
+            add_net_statements(results.get(backend) or {})
+    merged: dict[str, Any] = {}
+    for backend in BACKENDS:
+        endpoints: dict[str, Any] = {}
+        for name in ENDPOINT_NAMES:
+            merged_endpoint: dict[str, Any] = {}
+            for key in ("cpu_ms_per_request", "statements_net_per_request", "load_average"):
+                values = [figure(r, backend, name, key) for _, r in complete]
+                present = [v for v in values if v is not None]
+                if present:
+                    merged_endpoint[key] = round(sum(present) / len(present), 3)
+                    merged_endpoint[key + "_runs"] = present
+            endpoints[name] = merged_endpoint
+        merged[backend] = {"endpoints": endpoints}
+    return [p for p, _ in complete], merged
 
 
 def is_complete(results: dict[str, Any]) -> bool:
@@ -804,7 +922,7 @@ def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) ->
         for backend in ("postgres", "sqlite")
         for results in (before, latest)
     )
-    rows.append(f"| load average (1 min) during the run | {loads} |")
+    rows.append(f"| load average (1 min) at the end of each endpoint | {loads} |")
     return "\n".join(rows) + "\n"
 
 
@@ -846,26 +964,58 @@ def docs_table(
         )
     note = (
         f"\nms of CPU per request, all Townsquare processes (jobs included). Before: "
-        f"`bench/results/{before_name}`; latest: `bench/results/{latest_name}`. ✓/✗: within "
+        f"{before_name}; latest: {latest_name}. ✓/✗: within "
         "the budget of issue 14 or not.\n"
     )
     ratios = (
-        "\nThe same figures as multiples of `/healthz` measured in the same run (the framework's"
-        " own cost; a busy machine inflates every CPU figure alike, so these compare runs made"
-        " under different load):\n\n" + ratio_table(before, latest)
+        "\nThe same figures as multiples of `/healthz` measured in the same run(s) (the"
+        " framework's own cost; a busy machine inflates every CPU figure, roughly alike, so"
+        " these are a rough correction when runs were made under different load):\n\n"
+        + ratio_table(before, latest)
     )
-    return "\n".join(rows) + "\n" + note + ratios
+    counts = (
+        "\nSQL statements per request, the jobs' included, the idle processes' own (relay poll,"
+        " scheduler, at the rate measured before the first endpoint) left out"
+        " (`statements_net_per_request`):\n\n" + statements_table(before, latest)
+    )
+    return "\n".join(rows) + "\n" + note + ratios + counts
+
+
+def statements_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) -> str:
+    rows = [
+        "| request | PostgreSQL + Redis before | latest | SQLite before | latest |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ENDPOINT_NAMES[1:]:
+        cells = [
+            figure(results, backend, name, "statements_net_per_request")
+            for backend in ("postgres", "sqlite")
+            for results in (before, latest)
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.1f}" for c in cells)
+        rows.append(f"| `{TITLES[name]}` | {shown} |")
+    return "\n".join(rows) + "\n"
 
 
 def write_docs() -> Path:
     """Regenerate the table between the markers in ``docs/performance.md``."""
-    before_path, before = latest_results(before=True)
+    before_paths, before = before_results()
     latest_path, latest = latest_results(before=False)
+    for backend in BACKENDS:
+        add_net_statements((latest or {}).get(backend) or {})
+    names = [f"`bench/results/{p.name}`" for p in before_paths]
+    before_name = (
+        "(none yet)"
+        if not names
+        else names[0]
+        if len(names) == 1
+        else f"the mean of {len(names)} runs, " + ", ".join(names)
+    )
     table = docs_table(
         before,
         latest,
-        before_path.name if before_path else "(none yet)",
-        latest_path.name if latest_path else "(none yet)",
+        before_name,
+        f"`bench/results/{latest_path.name}`" if latest_path else "(none yet)",
     )
     text = DOCS.read_text()
     if DOCS_START not in text or DOCS_END not in text:

@@ -10,7 +10,9 @@ from typing import Any
 from bench.cpu import (
     ENDPOINT_NAMES,
     add_framework_ratios,
+    before_results,
     docs_table,
+    figure,
     latest_results,
     parse_stat_ticks,
     reaction_type,
@@ -77,6 +79,23 @@ def test_the_docs_use_the_newest_complete_run(tmp_path: Path, monkeypatch: Any) 
     path, _ = latest_results(before=False)
     assert path is not None
     assert path.name == "20260102T000000Z-cpu.json"
-    path, _ = latest_results(before=True)
-    assert path is not None
-    assert path.name == "20260101T000000Z-before-cpu.json"
+    paths, merged = before_results()
+    assert [p.name for p in paths] == ["20260101T000000Z-before-cpu.json"]
+    assert figure(merged, "sqlite", "feed") == 1.0
+
+
+def test_the_before_figures_are_the_mean_of_the_before_runs(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import bench.cpu
+
+    monkeypatch.setattr(bench.cpu, "RESULTS_DIR", tmp_path)
+    for day, value in (("01", 1.0), ("02", 3.0)):
+        run = {
+            b: {"endpoints": {n: {"cpu_ms_per_request": value} for n in ENDPOINT_NAMES}}
+            for b in ("postgres", "sqlite")
+        }
+        (tmp_path / f"202601{day}T000000Z-before-cpu.json").write_text(json.dumps(run))
+    paths, merged = before_results()
+    assert len(paths) == 2
+    assert figure(merged, "postgres", "post") == 2.0
