@@ -1,7 +1,7 @@
 """Event handlers of the feed, for either feed store (Redis feeds or the embedded home inbox).
 
 Publishing fans a post out; an edit fans it out again (its audience may have widened; pushing
-is idempotent). A change in the graph drops the Redis feeds it touches, so their next read
+is idempotent). A change in the graph drops the feeds it touches, so their next read
 rebuilds them with the new sources; what must disappear has already disappeared, because every
 page is filtered again in SQL. What must *appear* (an unmute, a follow approved, a friendship,
 a close-friends list) cannot wait for a worker: the feeds are dropped right after the commit, in

@@ -1,16 +1,22 @@
 """Use cases of the home feed: read a page (chronological or ranked), fan a post out, rebuild.
 
-Production (Redis configured): hybrid fan-out. Publishing pushes the post id into the feeds of
-the author's recently active audience (``store.RedisFeedStore``); accounts followed by more than
+Hybrid fan-out on write, in both modes, into a feed store that configuration picks
+(``feed_store``): Redis feeds when Redis is configured (production), the home inbox tables
+otherwise (the embedded default; ``store.DatabaseFeedStore``). Publishing pushes the post id
+into the existing feeds of the author's audience; accounts followed by more than
 ``feed_fanout_audience_limit`` people and followed topics are merged in when the feed is read;
-a feed that expired is rebuilt from the database. Embedded (no Redis): the same pages, read
-from the database alone (fan-out on read).
+a missing feed is rebuilt from the database at its next read. Pages are ids first
+(``home_page_ids``: ids in order and the next cursor), presented after.
 
-Either way, every page is filtered again in SQL by ``repository.home_page_clause``: the viewer
-still follows the source, the post is live, the visibility policy lets the viewer see it, and
-the author is not muted. Unfollow, unfriend, block, mute, delete, archive and audience changes
-therefore take effect at once, whatever the Redis feed still holds. If Redis fails, pages are
-read from the database and the failure is logged and counted.
+Correctness does not depend on the store: every page is filtered again in SQL, the store's
+window only naming the candidates. Each candidate is checked by key (``repository._home_clause``
+with ``keyed`` sources: the viewer still has the source, the post is live, the visibility policy
+lets the viewer see it, the author is not muted), so unfollow, unfriend, block, mute, delete,
+archive, audience changes and topic unfollows take effect on the very next page, whatever the
+store still holds; the cost stays a handful of index probes per candidate, not a scan of posts
+in time order. What must *appear* after a graph change (unmute, follow...) comes from dropping
+the touched feeds right after the commit (``drop_feeds_now``). If Redis fails, pages are read
+from the database and the failure is logged and counted.
 """
 
 from __future__ import annotations
