@@ -365,6 +365,13 @@ class Queue:
     def failed(self) -> int:
         return self._scalar(FAILED_SQL)
 
+    def database_pids(self) -> list[int]:
+        """PostgreSQL's backends serving the bench database (not counted in the figure, which
+        is Townsquare's own CPU; recorded beside it). None on SQLite: it runs in-process."""
+        if self.backend == "sqlite":
+            return []
+        return asyncio.run(_pg_pids(self.pg_dsn))
+
 
 async def _pg_scalar(dsn: str, sql: str) -> int:
     import asyncpg
@@ -372,6 +379,20 @@ async def _pg_scalar(dsn: str, sql: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
         return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def _pg_pids(dsn: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
     finally:
         await conn.close()
 
@@ -470,6 +491,7 @@ def measure(
         raise BenchFailure(f"{endpoint.title}: warm-up failed: {failures[:3]}")
     before_settle = settle(roots, queue)
     pids = process_tree(roots)
+    db_before = cpu_ticks(queue.database_pids())
     before = cpu_ticks(pids)
     started_wall = time.perf_counter()
     sent = 0
@@ -492,7 +514,13 @@ def measure(
             f"e.g. {failures[:3]}"
         )
     after_settle = settle(roots, queue)
+    if after_settle.get("pending"):
+        raise BenchFailure(
+            f"{endpoint.title}: {after_settle['pending']} jobs still pending after "
+            f"{after_settle['waited_s']} s: their CPU would be missing from the figure"
+        )
     after = cpu_ticks(process_tree(roots))
+    db_after = cpu_ticks(sorted({*db_before, *queue.database_pids()}))
     per_process = {
         _role(pid, roots): round((t - before.get(pid, 0)) / CLOCK_TICKS * 1000 / sent, 3)
         for pid, t in after.items()
@@ -507,9 +535,18 @@ def measure(
         "tick_ms": 1000 / CLOCK_TICKS,
         "per_process_ms": per_process,
         "wall_ms_per_request": round(requests_wall * 1000 / sent, 3),
+        # PostgreSQL's backends of the bench database (not Townsquare: not in the figure).
+        "postgres_ms_per_request": (
+            round(ticks_between(db_before, db_after) / CLOCK_TICKS * 1000 / sent, 3)
+            if db_before or db_after
+            else None
+        ),
         # What the processes would have spent idle over the window (relay poll, periodic
         # jobs), per request: the noise included in the figure.
         "idle_share_ms": round(idle_ms_per_s * window_s / sent, 3),
+        "net_ms_per_request": round(
+            (ticks / CLOCK_TICKS * 1000 - idle_ms_per_s * window_s) / sent, 3
+        ),
         "window_s": round(window_s, 2),
         "load_average": os.getloadavg()[0],
         "expected_status": endpoint.expect,
@@ -579,11 +616,17 @@ def run_endpoints(
             print(
                 f"  {found['title']:<34} {found['cpu_ms_per_request']:>8.2f} ms CPU/request"
                 f"  ({found['requests']} requests, {found['wall_ms_per_request']:.2f} ms wall,"
-                f" idle share {found['idle_share_ms']:.2f}, {found['per_process_ms']})",
+                f" idle share {found['idle_share_ms']:.2f}, {found['per_process_ms']}"
+                + (
+                    f", PostgreSQL {found['postgres_ms_per_request']:.2f})"
+                    if found["postgres_ms_per_request"] is not None
+                    else ")"
+                ),
                 flush=True,
             )
     finally:
         client.close()
+    add_framework_ratios(measured)
     results["endpoints"] = measured
     results["job_failures"] = queue.failed()
     results["log_problems"] = server.log_problems()[1]
@@ -592,6 +635,17 @@ def run_endpoints(
             f"{results['job_failures']} job deliveries failed or died; see {server.log_path}"
         )
     return results
+
+
+def add_framework_ratios(measured: dict[str, Any]) -> None:
+    """Each figure over ``/healthz``'s (the framework's own cost), measured in the same run:
+    contention on a busy machine inflates CPU time (caches, context switches) for every
+    endpoint alike, so this ratio compares runs made under different load better than ms."""
+    framework = (measured.get("healthz") or {}).get("cpu_ms_per_request")
+    for found in measured.values():
+        found["x_healthz"] = (
+            round(found["cpu_ms_per_request"] / framework, 2) if framework else None
+        )
 
 
 _SECRETS: dict[int, str] = {}
@@ -691,19 +745,67 @@ def results_path(stamp: str, label: str) -> Path:
 
 
 def latest_results(before: bool) -> tuple[Path | None, dict[str, Any] | None]:
-    """The newest ``*-before-cpu.json`` (``before``) or newest other ``*-cpu.json``."""
+    """The newest ``*-before-cpu.json`` (``before``) or newest other ``*-cpu.json``; a run of
+    every endpoint on both backends wins over a newer partial one (``BENCH_CPU_ENDPOINTS``)."""
     found = sorted(p for p in RESULTS_DIR.glob("*-cpu.json") if ("-before-" in p.name) == before)
     if not found:
         return None, None
-    return found[-1], json.loads(found[-1].read_text())
+    loaded = [(path, json.loads(path.read_text())) for path in reversed(found)]
+    for path, results in loaded:
+        if is_complete(results):
+            return path, results
+    return loaded[0]
 
 
-def figure(results: dict[str, Any] | None, backend: str, name: str) -> float | None:
+def is_complete(results: dict[str, Any]) -> bool:
+    return all(figure(results, b, n) is not None for b in BACKENDS for n in ENDPOINT_NAMES)
+
+
+def figure(
+    results: dict[str, Any] | None, backend: str, name: str, key: str = "cpu_ms_per_request"
+) -> float | None:
     if not results:
         return None
     found = ((results.get(backend) or {}).get("endpoints") or {}).get(name) or {}
-    value = found.get("cpu_ms_per_request")
+    value = found.get(key)
     return float(value) if value is not None else None
+
+
+def _load(results: dict[str, Any] | None, backend: str) -> str:
+    """The load average range seen while the backend's endpoints were measured."""
+    loads = [
+        found.get("load_average")
+        for found in (((results or {}).get(backend) or {}).get("endpoints") or {}).values()
+    ]
+    seen = [float(x) for x in loads if x is not None]
+    return f"{min(seen):.1f}–{max(seen):.1f}" if seen else "–"
+
+
+def _over(value: float | None, framework: float | None) -> float | None:
+    return value / framework if value is not None and framework else None
+
+
+def ratio_table(before: dict[str, Any] | None, latest: dict[str, Any] | None) -> str:
+    """Each figure over the same run's ``/healthz``: comparable across machine load."""
+    rows = [
+        "| request | PostgreSQL + Redis before | latest | SQLite before | latest |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ENDPOINT_NAMES[1:]:
+        cells = [
+            _over(figure(results, backend, name), figure(results, backend, "healthz"))
+            for backend in ("postgres", "sqlite")
+            for results in (before, latest)
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.1f}x" for c in cells)
+        rows.append(f"| `{TITLES[name]}` | {shown} |")
+    loads = " | ".join(
+        _load(results, backend)
+        for backend in ("postgres", "sqlite")
+        for results in (before, latest)
+    )
+    rows.append(f"| load average (1 min) during the run | {loads} |")
+    return "\n".join(rows) + "\n"
 
 
 def _ms(value: float | None) -> str:
@@ -747,7 +849,12 @@ def docs_table(
         f"`bench/results/{before_name}`; latest: `bench/results/{latest_name}`. ✓/✗: within "
         "the budget of issue 14 or not.\n"
     )
-    return "\n".join(rows) + "\n" + note
+    ratios = (
+        "\nThe same figures as multiples of `/healthz` measured in the same run (the framework's"
+        " own cost; a busy machine inflates every CPU figure alike, so these compare runs made"
+        " under different load):\n\n" + ratio_table(before, latest)
+    )
+    return "\n".join(rows) + "\n" + note + ratios
 
 
 def write_docs() -> Path:
@@ -772,7 +879,9 @@ def write_docs() -> Path:
 def print_table(results: dict[str, Any]) -> None:
     backends = [b for b in BACKENDS if results.get(b)]
     print("\nms CPU per request (all Townsquare processes, jobs included)")
-    print(f"  {'request':<34}" + "".join(f"{b:>12}{'budget':>9}" for b in backends))
+    print(
+        f"  {'request':<34}" + "".join(f"{b:>12}{'x healthz':>10}{'budget':>9}" for b in backends)
+    )
     for name in ENDPOINT_NAMES:
         cells = ""
         shown = False
@@ -785,11 +894,47 @@ def print_table(results: dict[str, Any]) -> None:
             if found:
                 shown = True
                 title = found["title"]
-                cells += f"{found['cpu_ms_per_request']:>12.2f}{_ms(budget):>9}"
+                ratio = found.get("x_healthz")
+                cells += (
+                    f"{found['cpu_ms_per_request']:>12.2f}"
+                    f"{'-' if ratio is None else f'{ratio:.1f}':>10}{_ms(budget):>9}"
+                )
             else:
-                cells += f"{'-':>12}{_ms(budget):>9}"
+                cells += f"{'-':>12}{'-':>10}{_ms(budget):>9}"
         if shown:
             print(f"  {title:<34}{cells}")
+
+
+def townsquare_source() -> dict[str, Any]:
+    """Which Townsquare code the run measured: ``PYTHONPATH=<other checkout>/src`` measures
+    another commit with this bench (the server and worker inherit the environment)."""
+    import townsquare
+
+    source = Path(townsquare.__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=source, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip()
+
+    return {
+        "path": str(source),
+        "git_commit": git("rev-parse", "HEAD"),
+        "src_dirty": bool(git("status", "--porcelain", "--", "src", "migrations")),
+    }
+
+
+def _interrupted(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM (``timeout``, a supervisor) and SIGINT (even when a background shell started us
+    with it ignored) raise ``KeyboardInterrupt``: the ``finally`` blocks stop the server and
+    the worker and remove the run's Redis keys instead of leaving them running."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -801,6 +946,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         print(f"wrote {write_docs()}")
         return 0
+    stop_cleanly_on_signals()
     config = CpuConfig.from_env()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {
@@ -817,6 +963,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": config.warmup,
             "dataset": config.spec().__dict__,
         },
+        "townsquare": townsquare_source(),
         "load_average_start": os.getloadavg(),
     }
     started = time.perf_counter()

@@ -21,3 +21,18 @@ def test_readme_names_no_setting_that_does_not_exist() -> None:
     test_only = {"TEST_POSTGRES_URL", "TEST_REDIS_URL", "ADMIN_PASSWORD"}
     unknown = {n for n in named - test_only if n.lower() not in Settings.model_fields}
     assert unknown == set()
+
+
+def test_the_openapi_has_one_person_card() -> None:
+    """Authors, actors, senders, members and followers are one schema, not three."""
+    from townsquare.main import create_app
+
+    schemas = create_app(Settings()).openapi()["components"]["schemas"]
+    assert schemas["PersonCard"]["required"] == [
+        "user_id",
+        "username",
+        "display_name",
+        "avatar_url",
+        "is_verified",
+    ]
+    assert {"UserCard", "AuthorOut", "ProfileCard"} & set(schemas) == set()

@@ -9,9 +9,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
     delete,
-    not_,
     select,
     update,
 )
@@ -19,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.pagination import PageRequest, decode_id_cursor, encode_cursor
 from townsquare.modules.comments.models import Comment, CommentMention
-from townsquare.modules.profiles import repository as profiles
-from townsquare.modules.social import repository as social
+from townsquare.modules.social import policy as people
 
 
 def add_comment(
@@ -51,12 +48,9 @@ async def get_comment(session: AsyncSession, comment_id: uuid.UUID) -> Comment |
 
 
 def shown_to_clause(viewer_id: uuid.UUID | None) -> ColumnElement[bool]:
-    """Comments whose author the viewer may see: not hidden by account status, and (for a
-    signed-in viewer) not blocked either way. The post's visibility is checked separately."""
-    shown = not_(profiles.hidden_clause(Comment.author_id))
-    if viewer_id is None:
-        return shown
-    return and_(shown, not_(social.blocked_either_way_clause(viewer_id, Comment.author_id)))
+    """Comments whose author the viewer may see (the people policy: not hidden, and for a
+    signed-in viewer not blocked either way). The post's visibility is checked separately."""
+    return people.visible_person_clause(viewer_id, Comment.author_id)
 
 
 async def get_comment_shown_to(

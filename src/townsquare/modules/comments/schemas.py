@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from townsquare.kit.validation import NoNul
-from townsquare.modules.posts.schemas import AuthorOut
+from townsquare.modules.profiles.schemas import PersonCard
 
 #: The schema's ceiling; the deployment's limit (``comment_max_length``, 2,000 by default) is
 #: checked by the service and answers 422 on ``body.content`` too.
@@ -38,7 +38,7 @@ class CommentOut(BaseModel):
     post_id: uuid.UUID
     parent_id: uuid.UUID | None
     depth: int = Field(description="0 for a comment on the post, up to 3 for replies.")
-    author: AuthorOut | None
+    author: PersonCard | None
     content: str
     deleted: bool
     is_edited: bool

@@ -24,9 +24,9 @@ from townsquare.modules.comments.models import Comment
 from townsquare.modules.comments.schemas import CommentOut
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import CommentPermission, Post
-from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
 from townsquare.modules.social import repository as social
@@ -182,8 +182,7 @@ async def _publish(
     # Just created: no reactions yet, none of them the viewer's; no need to ask the database
     # (this runs while a SQLite writer holds the write lock).
     hide_metrics = await profiles_service.hides_metrics(session, viewer_id)
-    card = (await profiles_service.get_cards(session, {viewer_id})).get(viewer_id)
-    author = AuthorOut.model_validate(card, from_attributes=True) if card else None
+    author = (await profiles_service.get_cards(session, {viewer_id})).get(viewer_id)
     return _view(comment, author, {}, None, hide_metrics)
 
 
@@ -289,11 +288,7 @@ async def _views(
 ) -> list[CommentOut]:
     """The comments as the viewer sees them, in a constant number of queries."""
     live = [c for c in comments if c.deleted_at is None]
-    profiles_by_id = await profiles_service.get_cards(session, {c.author_id for c in live})
-    cards = {
-        user_id: AuthorOut.model_validate(profile, from_attributes=True)
-        for user_id, profile in profiles_by_id.items()
-    }
+    cards = await profiles_service.get_cards(session, {c.author_id for c in live})
     ids = [c.id for c in live]
     counts = await reactions.counts_for(session, TargetType.COMMENT, ids)
     mine = (
@@ -310,7 +305,7 @@ async def _views(
 
 def _view(
     comment: Comment,
-    author: AuthorOut | None,
+    author: PersonCard | None,
     counts: dict[str, int],
     my_reaction: str | None,
     hide_metrics: bool,

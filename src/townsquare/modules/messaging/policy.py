@@ -34,7 +34,7 @@ from townsquare.modules.messaging.models import (
     Message,
 )
 from townsquare.modules.profiles.models import MessagePermission
-from townsquare.modules.social import repository as social
+from townsquare.modules.social import policy as people
 
 
 class Refusal(StrEnum):
@@ -116,7 +116,7 @@ def visible_messages_clause(
         or_(
             Message.sender_id.is_(None),
             Message.sender_id == reader_id,
-            not_(social.blocked_either_way_clause(reader_id, _sender)),
+            not_(people.blocked_either_way_clause(reader_id, _sender)),
         ),
     ]
     if isinstance(left_at, datetime):

@@ -34,7 +34,7 @@ from townsquare.modules.messaging.models import (
     MessageMention,
     MessageType,
 )
-from townsquare.modules.social import repository as social
+from townsquare.modules.social import policy as people
 
 # --- conversations
 
@@ -112,7 +112,7 @@ _DIRECT_WITH_MEMBERS = (
     select(
         Conversation,
         ConversationMember,
-        social.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
+        people.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
             "blocked"
         ),
     )
@@ -268,7 +268,7 @@ async def active_member_ids(session: AsyncSession, conversation_id: uuid.UUID) -
 _MEMBERS_AND_BLOCKS = (
     select(
         ConversationMember,
-        social.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
+        people.blocked_either_way_clause(bindparam("user_id"), ConversationMember.user_id).label(
             "blocked"
         ),
     )
@@ -313,7 +313,7 @@ async def blocked_member_ids(
         select(ConversationMember.user_id).where(
             ConversationMember.conversation_id == conversation_id,
             ConversationMember.user_id != user_id,
-            social.blocked_either_way_clause(user_id, ConversationMember.user_id),
+            people.blocked_either_way_clause(user_id, ConversationMember.user_id),
         )
     )
     return set(rows)
@@ -594,7 +594,7 @@ def _hidden_direct_clause(viewer_id: uuid.UUID) -> ColumnElement[bool]:
         .where(
             other.conversation_id == Conversation.id,
             other.user_id != viewer_id,
-            social.blocked_either_way_clause(viewer_id, other.user_id),
+            people.blocked_either_way_clause(viewer_id, other.user_id),
         )
         .exists(),
     )

@@ -16,7 +16,8 @@ from townsquare.modules.messaging.models import (
     MessageType,
     SystemAction,
 )
-from townsquare.modules.posts.schemas import AuthorOut, PostOut
+from townsquare.modules.posts.schemas import PostOut
+from townsquare.modules.profiles.schemas import PersonCard
 
 #: The schema's ceiling; the deployment's limit (``message_max_length``, 4,000 by default) is
 #: checked by the service and answers 422 ``message_too_long`` on ``body.content``.
@@ -101,7 +102,7 @@ class MessageOut(BaseModel):
     id: uuid.UUID
     conversation_id: uuid.UUID
     type: MessageType
-    sender: AuthorOut | None
+    sender: PersonCard | None
     content: str
     media_url: str | None
     media_type: str | None
@@ -114,7 +115,7 @@ class MessageOut(BaseModel):
     system_action: SystemAction | None = Field(
         description="System messages: created, added, removed, left, renamed, updated."
     )
-    subject: AuthorOut | None = Field(description="System messages: who was added or removed.")
+    subject: PersonCard | None = Field(description="System messages: who was added or removed.")
     edited_at: datetime | None
     deleted: bool
     expires_at: datetime | None
@@ -161,7 +162,7 @@ class ReadIn(BaseModel):
 
 
 class MemberOut(BaseModel):
-    user: AuthorOut
+    user: PersonCard
     role: MemberRole
     joined_at: datetime
     muted: bool | None = Field(description="Only on the viewer's own entry.")
@@ -185,7 +186,7 @@ class ConversationSummaryOut(BaseModel):
     title: str | None
     avatar_url: str | None
     member_count: int
-    members: list[AuthorOut] = Field(
+    members: list[PersonCard] = Field(
         description="Up to five other active members (for a direct conversation: the other)."
     )
     last_message: LastMessageOut | None

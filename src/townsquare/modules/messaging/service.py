@@ -55,10 +55,10 @@ from townsquare.modules.messaging.schemas import (
 )
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
-from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import MessagePermission
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
 
 #: Mentions linked per message at most (the rest stay plain text).
@@ -328,7 +328,9 @@ async def send_direct_message(
     Who may message whom is checked on every message (settings and blocks change)."""
     _check_message(body, settings)
     found = await profiles.get_profile_and_message_permission_by_username(session, username)
-    if found is None or found[0].is_hidden:
+    if found is None or not people.may_find_person(
+        sender_id, found[0].user_id, is_hidden=found[0].is_hidden
+    ):
         raise UserNotFound()
     recipient, permission = found
     if recipient.user_id == sender_id:
@@ -889,7 +891,7 @@ async def get_conversation(
     access = await _access(session, viewer_id, conversation_id)
     conversation, me = access.conversation, access.member
     members = await repository.active_members(session, conversation_id)
-    cards = await _cards(session, [m.user_id for m in members])
+    cards = await profiles_service.get_cards(session, [m.user_id for m in members])
     unread = await repository.unread_counts(session, viewer_id, [conversation_id], utcnow())
     return ConversationOut(
         id=conversation.id,
@@ -933,7 +935,9 @@ async def list_conversations(
     )
     unread = await repository.unread_counts(session, viewer_id, ids, now)
     previews = await repository.member_previews(session, ids, viewer_id, LIST_MEMBER_PREVIEW)
-    cards = await _cards(session, [u for users in previews.values() for u in users])
+    cards = await profiles_service.get_cards(
+        session, [u for users in previews.values() for u in users]
+    )
     items = []
     for conversation, member, last_id in rows:
         last = last_messages.get(last_id) if last_id is not None else None
@@ -990,16 +994,6 @@ async def typing_recipients(
 # --- presenting messages
 
 
-async def _cards(
-    session: AsyncSession, user_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, AuthorOut]:
-    found = await profiles_service.get_cards(session, user_ids)
-    return {
-        user_id: AuthorOut.model_validate(card, from_attributes=True)
-        for user_id, card in found.items()
-    }
-
-
 @dataclass(frozen=True)
 class _Known:
     """What a caller of ``_views`` has read already (None: read it)."""
@@ -1023,7 +1017,7 @@ async def _views(
     mentions, replied-to messages, blocks, shared posts through the posts policy. Without a
     viewer (system messages for live events) nothing viewer-specific is loaded."""
     people = {m.sender_id for m in messages} | {m.subject_id for m in messages}
-    cards = await _cards(session, [p for p in people if p is not None])
+    cards = await profiles_service.get_cards(session, [p for p in people if p is not None])
     mentions = known.mentions
     if mentions is None:
         mentions = await repository.mentions_of(session, [m.id for m in messages])

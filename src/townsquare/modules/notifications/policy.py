@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_
+from sqlalchemy import ColumnElement, and_, exists, or_
 
 from townsquare.modules.notifications.models import Channel, Notification, NotificationType
 from townsquare.modules.posts import policy as posts_policy
 from townsquare.modules.posts.models import Post
-from townsquare.modules.profiles import repository as profiles
-from townsquare.modules.social import repository as social
+from townsquare.modules.social import policy as people
 
 #: Email is on by default for what asks for an answer or is addressed to you; off for the rest.
 EMAIL_BY_DEFAULT = frozenset(
@@ -71,7 +70,12 @@ def may_notify(recipient_id: uuid.UUID, actor_id: uuid.UUID | None, facts: Recip
     if actor_id is not None:
         if recipient_id == actor_id:
             return False
-        if facts.muted_actor or facts.blocked_either_way or facts.actor_hidden:
+        if facts.muted_actor or not people.may_see_person(
+            recipient_id,
+            actor_id,
+            is_hidden=facts.actor_hidden,
+            blocked_either_way=facts.blocked_either_way,
+        ):
             return False
     if facts.may_see_post is False or facts.message_read:
         return False
@@ -86,10 +90,7 @@ def visible_notifications_clause(viewer_id: uuid.UUID, now: datetime) -> ColumnE
         Notification.recipient_id == viewer_id,
         or_(
             actor.is_(None),
-            and_(
-                not_(social.blocked_either_way_clause(viewer_id, actor)),
-                not_(profiles.hidden_clause(actor)),
-            ),
+            people.visible_person_clause(viewer_id, actor),
         ),
         or_(
             Notification.post_id.is_(None),

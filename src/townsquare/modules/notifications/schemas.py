@@ -16,7 +16,7 @@ from townsquare.modules.notifications.models import (
     Priority,
     TargetType,
 )
-from townsquare.modules.posts.schemas import AuthorOut
+from townsquare.modules.profiles.schemas import PersonCard
 
 
 class TargetOut(BaseModel):
@@ -27,7 +27,7 @@ class TargetOut(BaseModel):
 class NotificationOut(BaseModel):
     id: uuid.UUID
     type: NotificationType
-    actor: AuthorOut | None = Field(description="Who caused it; null for system notifications.")
+    actor: PersonCard | None = Field(description="Who caused it; null for system notifications.")
     target: TargetOut | None
     title: str
     message: str | None
@@ -46,7 +46,7 @@ class NotificationGroupOut(BaseModel):
     text: str = Field(description='What happened, e.g. "Ann and 5 others reacted to your post".')
     count: int = Field(description="Notifications in the group.")
     actors_count: int = Field(description="Distinct people in the group.")
-    actors: list[AuthorOut] = Field(description="Up to 3 most recent distinct actors.")
+    actors: list[PersonCard] = Field(description="Up to 3 most recent distinct actors.")
     unread: bool
     unread_count: int
     latest_at: datetime

@@ -59,11 +59,10 @@ from townsquare.modules.notifications.schemas import (
     UnreadCountOut,
 )
 from townsquare.modules.posts import repository as posts
-from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import UserSettings
-from townsquare.modules.profiles.service import ProfileCard
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.social import repository as social
 
 #: What the recipient's live stream receives.
@@ -304,7 +303,7 @@ def _message_read(
 def _row(
     notice: Notice,
     source_event_id: uuid.UUID,
-    card: ProfileCard | None,
+    card: PersonCard | None,
     email_frequency: Frequency | None,
     now: datetime,
 ) -> dict[str, Any]:
@@ -414,7 +413,7 @@ async def send_system_notification(
 # --- reading
 
 
-def _out(notification: Notification, actor: ProfileCard | None) -> NotificationOut:
+def _out(notification: Notification, actor: PersonCard | None) -> NotificationOut:
     target = (
         TargetOut(type=notification.target_type, id=notification.target_id)
         if notification.target_type is not None and notification.target_id is not None
@@ -424,7 +423,7 @@ def _out(notification: Notification, actor: ProfileCard | None) -> NotificationO
     return NotificationOut(
         id=notification.id,
         type=notification.type,
-        actor=AuthorOut.model_validate(actor, from_attributes=True) if actor else None,
+        actor=actor,
         target=target,
         title=notification.title,
         message=notification.message,
@@ -511,7 +510,7 @@ async def list_groups(
                 ),
                 count=row.count,
                 actors_count=row.actors_count,
-                actors=[AuthorOut.model_validate(card, from_attributes=True) for card in shown],
+                actors=shown,
                 unread=row.unread_count > 0,
                 unread_count=row.unread_count,
                 latest_at=row.latest_at,

@@ -5,8 +5,8 @@ visibility: comments, reactions, shares, bookmarks, topic pages, mentions) goes 
 The rules:
 - The author always sees their own posts, in every state.
 - Anyone else sees a post only if it is published (publication time reached), not deleted, not
-  archived, its author's profile is not hidden, neither has blocked the other, and the post's
-  audience includes them:
+  archived, they may see its author (the people policy, ``social.policy``: the author's profile
+  is not hidden and neither has blocked the other), and the post's audience includes them:
   - public: everyone, except that a private account's public posts need an approved follow
     (or a friendship);
   - friends: the author's friends;
@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
 from townsquare.modules.posts.models import Post, PostAudience, PostStatus, Visibility
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
 from townsquare.modules.social.repository import Relation
 
@@ -58,12 +59,15 @@ def may_see_post(
     """The predicate. ``relation`` is the viewer's relation to the author (None: anonymous)."""
     if viewer_id is not None and viewer_id == post.author_id:
         return True
-    if not is_live(post, now) or author.is_hidden:
+    if not is_live(post, now):
+        return False
+    blocked = relation is not None and relation.blocked
+    if not people.may_see_person(
+        viewer_id, post.author_id, is_hidden=author.is_hidden, blocked_either_way=blocked
+    ):
         return False
     if viewer_id is None or relation is None:
         return post.visibility is Visibility.PUBLIC and not author.is_private
-    if relation.blocked:
-        return False
     match post.visibility:
         case Visibility.PUBLIC:
             return not author.is_private or relation.follows or relation.is_friend
@@ -95,7 +99,7 @@ def live_clause(now: MomentRef) -> ColumnElement[bool]:
 def visible_posts_clause(viewer_id: ViewerRef | None, now: MomentRef) -> ColumnElement[bool]:
     """The same rules as ``may_see_post``, as a WHERE clause over ``Post``."""
     author = Post.author_id
-    shown = and_(live_clause(now), not_(profiles.hidden_clause(author)))
+    shown = and_(live_clause(now), people.visible_person_clause(viewer_id, author))
     if viewer_id is None:
         return and_(
             shown, Post.visibility == Visibility.PUBLIC, not_(profiles.private_clause(author))
@@ -121,5 +125,5 @@ def visible_posts_clause(viewer_id: ViewerRef | None, now: MomentRef) -> ColumnE
     )
     return or_(
         author == viewer_id,
-        and_(shown, not_(social.blocked_either_way_clause(viewer_id, author)), audience),
+        and_(shown, audience),
     )

@@ -26,7 +26,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    not_,
     or_,
     select,
     union_all,
@@ -50,6 +49,7 @@ from townsquare.modules.posts.models import (
     Visibility,
 )
 from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
 from townsquare.modules.social.repository import Relation
 
@@ -212,20 +212,28 @@ async def votes_by(
 async def mentions_for(
     session: AsyncSession, post_ids: Sequence[uuid.UUID], viewer_id: uuid.UUID | None
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Linked mentions of the posts, leaving out users who are hidden or in a block with the
-    viewer (blocks hide both ways, in lists too)."""
-    statement = select(PostMention.post_id, PostMention.user_id).where(
-        PostMention.post_id.in_(post_ids), not_(profiles.hidden_clause(PostMention.user_id))
-    )
-    if viewer_id is not None:
-        statement = statement.where(
-            not_(social.blocked_either_way_clause(viewer_id, PostMention.user_id))
-        )
+    """Linked mentions of the posts, leaving out the users the viewer may not see (the people
+    policy: hidden, or in a block with the viewer)."""
+    statement = _mentions_statement(anonymous=viewer_id is None)
+    params = {"post_ids": list(post_ids), "viewer_id": viewer_id}
     found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    rows = await session.execute(statement.order_by(PostMention.post_id, PostMention.user_id))
-    for post_id, user_id in rows:
+    for post_id, user_id in await session.execute(statement, params):
         found[post_id].append(user_id)
     return found
+
+
+@functools.cache
+def _mentions_statement(*, anonymous: bool) -> Select[uuid.UUID, uuid.UUID]:
+    """Built once per shape (every page of posts runs it)."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    return (
+        select(PostMention.post_id, PostMention.user_id)
+        .where(
+            PostMention.post_id.in_(bindparam("post_ids", expanding=True)),
+            people.visible_person_clause(viewer, PostMention.user_id),
+        )
+        .order_by(PostMention.post_id, PostMention.user_id)
+    )
 
 
 async def get_live_visible_posts(
@@ -296,7 +304,7 @@ async def relations_towards(
             social.are_friends_clause(user_id, owner_id).label("is_friend"),
             social.is_close_friend_clause(owner_id, user_id).label("is_close_friend"),
             social.follows_clause(user_id, owner_id).label("follows"),
-            social.blocked_either_way_clause(user_id, owner_id).label("blocked"),
+            people.blocked_either_way_clause(user_id, owner_id).label("blocked"),
         )
         for user_id in user_ids
     ]
@@ -310,10 +318,6 @@ async def relations_towards(
         )
         for row in rows
     }
-
-
-async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
-    return bool(await session.scalar(select(social.blocked_either_way_clause(a, b))))
 
 
 # --- lists

@@ -34,6 +34,7 @@ from townsquare.modules.posts.models import (
     PostType,
     Visibility,
 )
+from townsquare.modules.profiles.schemas import PersonCard
 
 #: Most media items a post may carry.
 MAX_MEDIA = 10
@@ -220,14 +221,6 @@ class UserRef(BaseModel):
     username: str
 
 
-class AuthorOut(BaseModel):
-    user_id: uuid.UUID
-    username: str
-    display_name: str
-    avatar_url: str | None
-    is_verified: bool
-
-
 class LocationOut(BaseModel):
     name: str
     latitude: float | None
@@ -267,7 +260,7 @@ class EmbeddedPostOut(BaseModel):
     ``view_count`` and ``audience`` are for the author only."""
 
     id: uuid.UUID
-    author: AuthorOut
+    author: PersonCard
     type: PostType
     content: str
     hashtags: list[str]

@@ -53,7 +53,6 @@ from townsquare.modules.posts.models import (
     Visibility,
 )
 from townsquare.modules.posts.schemas import (
-    AuthorOut,
     EmbeddedPostOut,
     LocationOut,
     MediaIn,
@@ -70,9 +69,10 @@ from townsquare.modules.posts.schemas import (
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
-from townsquare.modules.profiles.service import ProfileCard
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
+from townsquare.modules.social import policy as people
 from townsquare.modules.social import service as social
 from townsquare.modules.topics import service as topics
 
@@ -263,7 +263,10 @@ async def resolve_audience(
     for ref in refs:
         if ref in ids:
             profile = by_id.get(ids[ref])
-            user_id = profile.user_id if profile is not None and not profile.is_hidden else None
+            findable = profile is not None and people.may_find_person(
+                author_id, profile.user_id, is_hidden=profile.is_hidden
+            )
+            user_id = profile.user_id if profile is not None and findable else None
         else:
             user_id = by_name.get(ref.lower())
         if user_id is None:
@@ -877,17 +880,9 @@ async def list_author_posts(
 async def _author_or_404(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str
 ) -> uuid.UUID:
-    """The author's id, unless the profile is missing, hidden, or in a block with the viewer."""
+    """The author's id, unless the profile is missing or the viewer may not see its owner."""
     profile = await profiles.get_profile_by_username(session, username)
-    if profile is None:
-        raise AuthorNotFound()
-    if viewer_id != profile.user_id and (
-        profile.is_hidden
-        or (
-            viewer_id is not None
-            and await repository.blocked_either_way(session, viewer_id, profile.user_id)
-        )
-    ):
+    if profile is None or not await social.may_see_profile(session, viewer_id, profile):
         raise AuthorNotFound()
     return profile.user_id
 
@@ -929,7 +924,7 @@ class _Loaded:
     viewer_id: uuid.UUID | None
     now: datetime
     originals: dict[uuid.UUID, Post]
-    profiles: dict[uuid.UUID, ProfileCard]
+    profiles: dict[uuid.UUID, PersonCard]
     media: dict[uuid.UUID, list[PostMedia]]
     polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]]
     choices: dict[uuid.UUID, list[uuid.UUID]]
@@ -1156,13 +1151,13 @@ def _fields(post: Post, loaded: _Loaded) -> dict[str, Any]:
     }
 
 
-def _author(user_id: uuid.UUID, loaded: _Loaded) -> AuthorOut:
+def _author(user_id: uuid.UUID, loaded: _Loaded) -> PersonCard:
     profile = loaded.profiles.get(user_id)
     if profile is None:  # cannot happen (every user has a profile); never a 500 for it
-        return AuthorOut(
+        return PersonCard(
             user_id=user_id, username="", display_name="", avatar_url=None, is_verified=False
         )
-    return AuthorOut(
+    return PersonCard(
         user_id=user_id,
         username=profile.username,
         display_name=profile.display_name,

@@ -75,6 +75,17 @@ class OrmModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class PersonCard(OrmModel, frozen=True):
+    """The little every list shows of a person: the one person card of the API (authors,
+    actors, senders, members, followers). Also the cached value behind ``get_cards``."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+
+
 class ProfileOut(OrmModel):
     """The owner's own profile: every field."""
 

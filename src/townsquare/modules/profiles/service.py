@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -16,7 +15,7 @@ from townsquare.kit.cache import invalidate_after_commit, recall, remember, ttls
 from townsquare.kit.errors import Conflict, NotFound, ValidationFailed
 from townsquare.modules.profiles import policy, repository
 from townsquare.modules.profiles.models import PrivacySettings, Profile, UserSettings
-from townsquare.modules.profiles.schemas import ProfileStats, UserProfileOut
+from townsquare.modules.profiles.schemas import PersonCard, ProfileStats, UserProfileOut
 
 
 class UsernameTaken(Conflict):
@@ -43,41 +42,26 @@ async def check_username_available(session: AsyncSession, username: str) -> None
         raise UsernameTaken("This username is already taken.")
 
 
-# --- cards: the little every list shows of a person (cached under ``user:{id}``)
-
-
-@dataclass(frozen=True)
-class ProfileCard:
-    user_id: uuid.UUID
-    username: str
-    display_name: str
-    avatar_url: str | None
-    is_verified: bool
+# --- cards: the little every list shows of a person (``PersonCard``, cached under ``user:{id}``)
 
 
 def card_cache_key(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
 
 
-def _card_of(profile: Profile) -> ProfileCard:
-    return ProfileCard(
-        user_id=profile.user_id,
-        username=profile.username,
-        display_name=profile.display_name,
-        avatar_url=profile.avatar_url,
-        is_verified=profile.is_verified,
-    )
+def _card_of(profile: Profile) -> PersonCard:
+    return PersonCard.model_validate(profile)
 
 
 async def get_cards(
     session: AsyncSession, user_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, ProfileCard]:
+) -> dict[uuid.UUID, PersonCard]:
     """Cards by user id: one cache round trip, then one query for those not cached. Hidden
     users are included (callers decide who is listed; visibility filters run in SQL)."""
     ids = list(set(user_ids))
     cached = await recall(session, (card_cache_key(user_id) for user_id in ids))
     cards = {
-        user_id: ProfileCard(user_id=user_id, **cached[card_cache_key(user_id)])
+        user_id: PersonCard(user_id=user_id, **cached[card_cache_key(user_id)])
         for user_id in ids
         if card_cache_key(user_id) in cached
     }
@@ -94,13 +78,8 @@ async def get_cards(
     return cards
 
 
-def _card_fields(card: ProfileCard) -> dict[str, Any]:
-    return {
-        "username": card.username,
-        "display_name": card.display_name,
-        "avatar_url": card.avatar_url,
-        "is_verified": card.is_verified,
-    }
+def _card_fields(card: PersonCard) -> dict[str, Any]:
+    return card.model_dump(exclude={"user_id"})
 
 
 def forget_card(session: AsyncSession, user_id: uuid.UUID) -> None:

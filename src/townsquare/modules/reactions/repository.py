@@ -7,15 +7,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, delete, not_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.kit.sql import insert_or_ignore, upsert_add
-from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.reactions.models import Reaction, ReactionCount, TargetType
-from townsquare.modules.social import repository as social
+from townsquare.modules.social import policy as people
 
 
 async def counts_for(
@@ -165,15 +164,11 @@ async def list_reactions(
     reaction_type: str | None,
     page: PageRequest,
 ) -> tuple[Sequence[Reaction], str | None]:
-    """Who reacted, newest first: users hidden by account status or blocked either way with the
-    viewer are left out."""
+    """Who reacted, newest first, of the people the viewer may see (the people policy leaves
+    out the hidden and those blocked either way with the viewer)."""
     statement = select(Reaction).where(
-        _target(target_type, target_id), not_(profiles.hidden_clause(Reaction.user_id))
+        _target(target_type, target_id), people.visible_person_clause(viewer_id, Reaction.user_id)
     )
-    if viewer_id is not None:
-        statement = statement.where(
-            not_(social.blocked_either_way_clause(viewer_id, Reaction.user_id))
-        )
     if reaction_type is not None:
         statement = statement.where(Reaction.type == reaction_type)
     return await paginate_by_id(session, statement, Reaction.id, page)

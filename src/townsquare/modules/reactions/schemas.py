@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from townsquare.config import DEFAULT_REACTION_TYPES
-from townsquare.modules.posts.schemas import AuthorOut
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.reactions.models import TargetType
 
 ReactionType = Annotated[
@@ -45,6 +45,6 @@ class ReactionSummaryOut(BaseModel):
 class ReactorOut(BaseModel):
     """One person who reacted, and how."""
 
-    user: AuthorOut
+    user: PersonCard
     type: str
     reacted_at: datetime

@@ -20,7 +20,6 @@ from townsquare.kit.pagination import Page, PageRequest
 from townsquare.modules.comments import service as comments
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
-from townsquare.modules.posts.schemas import AuthorOut
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.reactions import events, repository
 from townsquare.modules.reactions.models import Reaction, TargetType
@@ -227,7 +226,7 @@ async def _with_cards(session: AsyncSession, rows: Sequence[Reaction]) -> list[R
     cards = await profiles_service.get_cards(session, {row.user_id for row in rows})
     return [
         ReactorOut(
-            user=AuthorOut.model_validate(cards[row.user_id], from_attributes=True),
+            user=cards[row.user_id],
             type=row.type,
             reacted_at=row.created_at,
         )

@@ -12,6 +12,7 @@ from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
 from townsquare.kit.validation import NoNul
 from townsquare.kit.web import SessionDep, UnitOfWorkRoute, limit_per_account
+from townsquare.modules.profiles.schemas import PersonCard
 from townsquare.modules.social import service
 from townsquare.modules.social.schemas import (
     ConnectionOut,
@@ -19,7 +20,6 @@ from townsquare.modules.social.schemas import (
     FollowRequestOut,
     FollowUpdate,
     FriendRequestOut,
-    UserCard,
 )
 
 router = APIRouter(
@@ -124,7 +124,7 @@ async def unfriend(username: Username, viewer: CurrentViewer, session: SessionDe
 
 @router.get(
     "/users/{username}/friends",
-    response_model=Page[UserCard],
+    response_model=Page[PersonCard],
     summary="A user's friends, if their connections are visible to me",
     responses=problem_responses(403),
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
@@ -137,7 +137,7 @@ async def list_friends(
 
 @router.get(
     "/users/{username}/mutual-friends",
-    response_model=Page[UserCard],
+    response_model=Page[PersonCard],
     summary="Friends this user and I have in common",
     responses=problem_responses(403),
 )
@@ -190,7 +190,7 @@ async def unfollow(username: Username, viewer: CurrentViewer, session: SessionDe
 
 @router.get(
     "/users/{username}/followers",
-    response_model=Page[UserCard],
+    response_model=Page[PersonCard],
     summary="A user's followers, if their connections are visible to me",
     responses=problem_responses(403),
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
@@ -203,7 +203,7 @@ async def list_followers(
 
 @router.get(
     "/users/{username}/following",
-    response_model=Page[UserCard],
+    response_model=Page[PersonCard],
     summary="Whom a user follows, if their connections are visible to me",
     responses=problem_responses(403),
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
@@ -250,7 +250,7 @@ async def decline_follow_request(
 
 @router.get(
     "/me/close-friends",
-    response_model=Page[UserCard],
+    response_model=Page[PersonCard],
     summary="My close friends (only I see this list)",
 )
 async def list_close_friends(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
@@ -280,7 +280,7 @@ async def remove_close_friend(
 
 
 @router.get(
-    "/me/mutes", response_model=Page[UserCard], summary="Users I muted (only I see this list)"
+    "/me/mutes", response_model=Page[PersonCard], summary="Users I muted (only I see this list)"
 )
 async def list_mutes(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
     return await service.list_mutes(session, viewer.user_id, page)
@@ -303,7 +303,7 @@ async def unmute(username: Username, viewer: CurrentViewer, session: SessionDep)
 # --- blocks
 
 
-@router.get("/me/blocks", response_model=Page[UserCard], summary="Users I blocked")
+@router.get("/me/blocks", response_model=Page[PersonCard], summary="Users I blocked")
 async def list_blocks(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
     return await service.list_blocks(session, viewer.user_id, page)
 

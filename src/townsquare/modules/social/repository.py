@@ -19,13 +19,10 @@ from sqlalchemy import (
     CompoundSelect,
     Result,
     Select,
-    and_,
     bindparam,
     delete,
     exists,
     literal,
-    not_,
-    or_,
     select,
     union_all,
     update,
@@ -37,7 +34,7 @@ from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.models import new_id, utcnow
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.kit.sql import insert_or_ignore, upsert_add
-from townsquare.modules.profiles import repository as profiles
+from townsquare.modules.social import policy
 from townsquare.modules.social.models import (
     Block,
     CloseFriend,
@@ -55,15 +52,6 @@ UserRef = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID] | uuid.UUI
 
 def are_friends_clause(user: UserRef, other: UserRef) -> ColumnElement[bool]:
     return exists().where(Friendship.user_id == user, Friendship.friend_id == other)
-
-
-def blocked_either_way_clause(a: UserRef, b: UserRef) -> ColumnElement[bool]:
-    return exists().where(
-        or_(
-            and_(Block.blocker_id == a, Block.blocked_id == b),
-            and_(Block.blocker_id == b, Block.blocked_id == a),
-        )
-    )
 
 
 def is_close_friend_clause(owner: UserRef, member: UserRef) -> ColumnElement[bool]:
@@ -520,7 +508,7 @@ async def delete_block(session: AsyncSession, blocker_id: uuid.UUID, blocked_id:
 
 
 async def is_blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
-    return bool(await session.scalar(select(blocked_either_way_clause(a, b))))
+    return bool(await session.scalar(select(policy.blocked_either_way_clause(a, b))))
 
 
 def _muting_or_blocked_statement() -> CompoundSelect[uuid.UUID, str]:
@@ -604,21 +592,12 @@ async def connection_facts(
 # --- lists: keyset pages of relation rows, newest first by the row's id
 
 
-def _listed(
-    user: InstrumentedAttribute[uuid.UUID], viewer_id: uuid.UUID | None
-) -> ColumnElement[bool]:
-    """Who may appear in a list the viewer reads: not hidden, and no block with the viewer."""
-    shown = not_(profiles.hidden_clause(user))
-    if viewer_id is None:
-        return shown
-    return and_(shown, not_(blocked_either_way_clause(viewer_id, user)))
-
-
 async def list_friends(
     session: AsyncSession, owner_id: uuid.UUID, viewer_id: uuid.UUID | None, page: PageRequest
 ) -> tuple[Sequence[Friendship], str | None]:
     statement = select(Friendship).where(
-        Friendship.user_id == owner_id, _listed(Friendship.friend_id, viewer_id)
+        Friendship.user_id == owner_id,
+        policy.visible_person_clause(viewer_id, Friendship.friend_id),
     )
     return await paginate_by_id(session, statement, Friendship.id, page)
 
@@ -632,7 +611,7 @@ async def list_mutual_friends(
     statement = select(owners).where(
         owners.user_id == owner_id,
         are_friends_clause(viewer_id, owners.friend_id),
-        _listed(owners.friend_id, viewer_id),
+        policy.visible_person_clause(viewer_id, owners.friend_id),
     )
     return await paginate_by_id(session, statement, owners.id, page)
 
@@ -643,7 +622,7 @@ async def list_followers(
     statement = select(Follow).where(
         Follow.followee_id == owner_id,
         Follow.status == FollowStatus.ACTIVE,
-        _listed(Follow.follower_id, viewer_id),
+        policy.visible_person_clause(viewer_id, Follow.follower_id),
     )
     return await paginate_by_id(session, statement, Follow.id, page)
 
@@ -654,7 +633,7 @@ async def list_following(
     statement = select(Follow).where(
         Follow.follower_id == owner_id,
         Follow.status == FollowStatus.ACTIVE,
-        _listed(Follow.followee_id, viewer_id),
+        policy.visible_person_clause(viewer_id, Follow.followee_id),
     )
     return await paginate_by_id(session, statement, Follow.id, page)
 
@@ -665,7 +644,7 @@ async def list_follow_requests(
     statement = select(Follow).where(
         Follow.followee_id == owner_id,
         Follow.status == FollowStatus.PENDING,
-        _listed(Follow.follower_id, owner_id),
+        policy.visible_person_clause(owner_id, Follow.follower_id),
     )
     return await paginate_by_id(session, statement, Follow.id, page)
 
@@ -674,7 +653,8 @@ async def list_incoming_friend_requests(
     session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
 ) -> tuple[Sequence[FriendRequest], str | None]:
     statement = select(FriendRequest).where(
-        FriendRequest.addressee_id == owner_id, _listed(FriendRequest.requester_id, owner_id)
+        FriendRequest.addressee_id == owner_id,
+        policy.visible_person_clause(owner_id, FriendRequest.requester_id),
     )
     return await paginate_by_id(session, statement, FriendRequest.id, page)
 
@@ -683,7 +663,8 @@ async def list_outgoing_friend_requests(
     session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
 ) -> tuple[Sequence[FriendRequest], str | None]:
     statement = select(FriendRequest).where(
-        FriendRequest.requester_id == owner_id, _listed(FriendRequest.addressee_id, owner_id)
+        FriendRequest.requester_id == owner_id,
+        policy.visible_person_clause(owner_id, FriendRequest.addressee_id),
     )
     return await paginate_by_id(session, statement, FriendRequest.id, page)
 
@@ -692,7 +673,8 @@ async def list_close_friends(
     session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
 ) -> tuple[Sequence[CloseFriend], str | None]:
     statement = select(CloseFriend).where(
-        CloseFriend.owner_id == owner_id, _listed(CloseFriend.member_id, owner_id)
+        CloseFriend.owner_id == owner_id,
+        policy.visible_person_clause(owner_id, CloseFriend.member_id),
     )
     return await paginate_by_id(session, statement, CloseFriend.id, page)
 
@@ -700,7 +682,9 @@ async def list_close_friends(
 async def list_mutes(
     session: AsyncSession, owner_id: uuid.UUID, page: PageRequest
 ) -> tuple[Sequence[Mute], str | None]:
-    statement = select(Mute).where(Mute.owner_id == owner_id, _listed(Mute.muted_id, owner_id))
+    statement = select(Mute).where(
+        Mute.owner_id == owner_id, policy.visible_person_clause(owner_id, Mute.muted_id)
+    )
     return await paginate_by_id(session, statement, Mute.id, page)
 
 
@@ -710,7 +694,7 @@ async def list_blocks(
     """Users I blocked (the block itself does not hide them here; being hidden does)."""
     statement = select(Block).where(
         Block.blocker_id == owner_id,
-        not_(profiles.hidden_clause(Block.blocked_id)),
+        policy.findable_person_clause(owner_id, Block.blocked_id),
     )
     return await paginate_by_id(session, statement, Block.id, page)
 

@@ -8,24 +8,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-
-class UserCard(BaseModel):
-    """The little a list shows of a person."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    user_id: uuid.UUID
-    username: str
-    display_name: str
-    avatar_url: str | None
-    is_verified: bool
+from townsquare.modules.profiles.schemas import PersonCard
 
 
 class FriendRequestOut(BaseModel):
     """A pending friend request; ``user`` is the other person (requester or addressee)."""
 
     id: uuid.UUID
-    user: UserCard
+    user: PersonCard
     created_at: datetime
 
 
@@ -33,7 +23,7 @@ class FollowRequestOut(BaseModel):
     """A follow waiting for my approval (my account is private); ``user`` wants to follow me."""
 
     id: uuid.UUID
-    user: UserCard
+    user: PersonCard
     created_at: datetime
 
 
@@ -53,7 +43,7 @@ class FollowState(StrEnum):
 class ConnectionOut(BaseModel):
     """How I stand towards ``user``, as I may know it (what they did to me stays theirs)."""
 
-    user: UserCard
+    user: PersonCard
     friendship: FriendshipState
     friend_request_id: uuid.UUID | None = Field(
         description="The pending request between us, in either direction (to accept, decline)."

@@ -25,8 +25,8 @@ from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import Audience, Profile
 from townsquare.modules.profiles.policy import Relationship
-from townsquare.modules.profiles.schemas import ProfileStats
-from townsquare.modules.social import events, repository
+from townsquare.modules.profiles.schemas import PersonCard, ProfileStats
+from townsquare.modules.social import events, policy, repository
 from townsquare.modules.social.models import FollowStatus, FriendRequest
 from townsquare.modules.social.schemas import (
     ConnectionOut,
@@ -34,7 +34,6 @@ from townsquare.modules.social.schemas import (
     FollowState,
     FriendRequestOut,
     FriendshipState,
-    UserCard,
 )
 
 # --- errors a client may meet (stable codes)
@@ -80,7 +79,9 @@ async def _get_other_user_or_404(
 ) -> Profile:
     """The target of an action: an existing, not hidden user other than the viewer."""
     profile = await profiles.get_profile_by_username(session, username)
-    if profile is None or (profile.is_hidden and profile.user_id != viewer_id):
+    if profile is None or not policy.may_find_person(
+        viewer_id, profile.user_id, is_hidden=profile.is_hidden
+    ):
         raise UserNotFound()
     if profile.user_id == viewer_id:
         raise CannotTargetSelf.on(
@@ -92,14 +93,35 @@ async def _get_other_user_or_404(
 async def get_visible_user_or_404(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str
 ) -> tuple[Profile, Relationship]:
-    """A user the viewer may find (the profile policy's rule), and how the viewer stands."""
+    """A user the viewer may see (the people policy), and how the viewer stands."""
     profile = await profiles.get_profile_by_username(session, username)
     if profile is None:
         raise UserNotFound()
     relationship = await profile_relationship(session, viewer_id, profile.user_id)
-    if not profiles_policy.may_find_profile(profile, relationship):
+    if not policy.may_see_person(
+        viewer_id,
+        profile.user_id,
+        is_hidden=profile.is_hidden,
+        blocked_either_way=relationship is Relationship.BLOCKED,
+    ):
         raise UserNotFound()
     return profile, relationship
+
+
+async def may_see_profile(
+    session: AsyncSession, viewer_id: uuid.UUID | None, profile: Profile
+) -> bool:
+    """The people policy (``policy.may_see_person``) for a loaded profile; the block is read
+    only when it decides the answer."""
+    blocked = (
+        viewer_id is not None
+        and viewer_id != profile.user_id
+        and not profile.is_hidden
+        and await repository.is_blocked_either_way(session, viewer_id, profile.user_id)
+    )
+    return policy.may_see_person(
+        viewer_id, profile.user_id, is_hidden=profile.is_hidden, blocked_either_way=blocked
+    )
 
 
 async def _refuse_if_blocked(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
@@ -172,7 +194,7 @@ async def _connection(session: AsyncSession, viewer_id: uuid.UUID, other: Profil
         friendship = FriendshipState.REQUEST_RECEIVED
     follow = facts.follow
     return ConnectionOut(
-        user=UserCard.model_validate(other),
+        user=PersonCard.model_validate(other),
         friendship=friendship,
         friend_request_id=request.id if request is not None and not facts.is_friend else None,
         follow=FollowState(follow.status.value) if follow is not None else FollowState.NONE,
@@ -244,7 +266,9 @@ async def _get_request_to_me_or_404(
     if request is None:
         raise FriendRequestNotFound()
     requester = await profiles.get_profile(session, request.requester_id)
-    if requester is None or requester.is_hidden:
+    if requester is None or not policy.may_find_person(
+        viewer_id, requester.user_id, is_hidden=requester.is_hidden
+    ):
         raise FriendRequestNotFound()
     await repository.lock_pair(session, request.requester_id, viewer_id)
     return request
@@ -423,17 +447,11 @@ async def unblock(session: AsyncSession, viewer_id: uuid.UUID, username: str) ->
 # --- lists
 
 
-async def _cards(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserCard]:
-    """Cards of ``user_ids`` in one query, whatever their number."""
-    found = await profiles_service.get_cards(session, user_ids)
-    return {user_id: UserCard.model_validate(profile) for user_id, profile in found.items()}
-
-
 async def _page_of_cards(
     session: AsyncSession, user_ids: Sequence[uuid.UUID], next_cursor: str | None
-) -> Page[UserCard]:
-    cards = await _cards(session, user_ids)
-    return Page[UserCard](
+) -> Page[PersonCard]:
+    cards = await profiles_service.get_cards(session, user_ids)
+    return Page[PersonCard](
         items=[cards[user_id] for user_id in user_ids if user_id in cards], next_cursor=next_cursor
     )
 
@@ -452,7 +470,7 @@ async def _connections_owner_or_404(
 
 async def list_friends(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_friends(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.friend_id for row in rows], cursor)
@@ -460,7 +478,7 @@ async def list_friends(
 
 async def list_mutual_friends(
     session: AsyncSession, viewer_id: uuid.UUID, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_mutual_friends(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.friend_id for row in rows], cursor)
@@ -468,7 +486,7 @@ async def list_mutual_friends(
 
 async def list_followers(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_followers(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.follower_id for row in rows], cursor)
@@ -476,7 +494,7 @@ async def list_followers(
 
 async def list_following(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     owner = await _connections_owner_or_404(session, viewer_id, username)
     rows, cursor = await repository.list_following(session, owner.user_id, viewer_id, page)
     return await _page_of_cards(session, [row.followee_id for row in rows], cursor)
@@ -486,7 +504,7 @@ async def list_incoming_friend_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FriendRequestOut]:
     rows, cursor = await repository.list_incoming_friend_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.requester_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.requester_id for row in rows])
     items = [
         FriendRequestOut(id=row.id, user=cards[row.requester_id], created_at=row.created_at)
         for row in rows
@@ -499,7 +517,7 @@ async def list_outgoing_friend_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FriendRequestOut]:
     rows, cursor = await repository.list_outgoing_friend_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.addressee_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.addressee_id for row in rows])
     items = [
         FriendRequestOut(id=row.id, user=cards[row.addressee_id], created_at=row.created_at)
         for row in rows
@@ -512,7 +530,7 @@ async def list_follow_requests(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
 ) -> Page[FollowRequestOut]:
     rows, cursor = await repository.list_follow_requests(session, viewer_id, page)
-    cards = await _cards(session, [row.follower_id for row in rows])
+    cards = await profiles_service.get_cards(session, [row.follower_id for row in rows])
     items = [
         FollowRequestOut(id=row.id, user=cards[row.follower_id], created_at=row.created_at)
         for row in rows
@@ -523,20 +541,20 @@ async def list_follow_requests(
 
 async def list_close_friends(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_close_friends(session, viewer_id, page)
     return await _page_of_cards(session, [row.member_id for row in rows], cursor)
 
 
 async def list_mutes(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_mutes(session, viewer_id, page)
     return await _page_of_cards(session, [row.muted_id for row in rows], cursor)
 
 
 async def list_blocks(
     session: AsyncSession, viewer_id: uuid.UUID, page: PageRequest
-) -> Page[UserCard]:
+) -> Page[PersonCard]:
     rows, cursor = await repository.list_blocks(session, viewer_id, page)
     return await _page_of_cards(session, [row.blocked_id for row in rows], cursor)
