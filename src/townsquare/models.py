@@ -9,6 +9,7 @@ from townsquare.kit.realtime import StreamEvent, StreamHead
 from townsquare.modules.accounts.models import AccountToken, AuthSession, RefreshToken, User
 from townsquare.modules.bookmarks.models import Bookmark, BookmarkCollection
 from townsquare.modules.comments.models import Comment, CommentMention
+from townsquare.modules.feed.models import HomeInboxBuild, HomeInboxEntry
 from townsquare.modules.messaging.models import (
     Conversation,
     ConversationMember,
@@ -60,6 +61,8 @@ __all__ = [
     "Follow",
     "FriendRequest",
     "Friendship",
+    "HomeInboxBuild",
+    "HomeInboxEntry",
     "Message",
     "MessageMention",
     "Mute",

@@ -1,1 +1,1 @@
-"""Home feeds: chronological and ranked, fan-out on write into Redis or read from the database."""
+"""Home feeds: chronological and ranked, fan-out on write into Redis or the home inbox."""

@@ -1,7 +1,7 @@
-"""Event handlers of the feed (production only: the embedded default reads from the database).
+"""Event handlers of the feed, for either feed store (Redis feeds or the embedded home inbox).
 
 Publishing fans a post out; an edit fans it out again (its audience may have widened; pushing
-is idempotent). A change in the graph drops the Redis feeds it touches, so their next read
+is idempotent). A change in the graph drops the feeds it touches, so their next read
 rebuilds them with the new sources; what must disappear has already disappeared, because every
 page is filtered again in SQL. What must *appear* (an unmute, a follow approved, a friendship,
 a close-friends list) cannot wait for a worker: the feeds are dropped right after the commit, in
@@ -37,14 +37,11 @@ _GRAPH_CHANGES: dict[str, tuple[str, ...]] = {
 
 
 def register_handlers(handlers: EventHandlers, platform: Platform) -> None:
-    if service.feed_store(platform) is None:
-        return
-
     async def fan_out(event: Event, uow: UnitOfWork) -> None:
         await service.fan_out_post(uow.session, platform, uuid.UUID(event.payload["post_id"]))
 
     async def drop_changed_feeds(event: Event, uow: UnitOfWork) -> None:
-        await service.drop_feeds(platform, _changed(event))
+        await service.drop_feeds(uow.session, platform, _changed(event))
 
     async def drop_changed_feeds_now(event: Event) -> None:
         await service.drop_feeds_now(platform, _changed(event))

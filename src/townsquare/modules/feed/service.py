@@ -1,22 +1,30 @@
 """Use cases of the home feed: read a page (chronological or ranked), fan a post out, rebuild.
 
-Production (Redis configured): hybrid fan-out. Publishing pushes the post id into the feeds of
-the author's recently active audience (``store.RedisFeedStore``); accounts followed by more than
+Hybrid fan-out on write, in both modes, into a feed store that configuration picks
+(``feed_store``): Redis feeds when Redis is configured (production), the home inbox tables
+otherwise (the embedded default; ``store.DatabaseFeedStore``). Publishing pushes the post id
+into the existing feeds of the author's audience; accounts followed by more than
 ``feed_fanout_audience_limit`` people and followed topics are merged in when the feed is read;
-a feed that expired is rebuilt from the database. Embedded (no Redis): the same pages, read
-from the database alone (fan-out on read).
+a missing feed is rebuilt from the database at its next read. Pages are ids first
+(``home_page_ids``: ids in order and the next cursor), presented after.
 
-Either way, every page is filtered again in SQL by ``repository.home_page_clause``: the viewer
-still follows the source, the post is live, the visibility policy lets the viewer see it, and
-the author is not muted. Unfollow, unfriend, block, mute, delete, archive and audience changes
-therefore take effect at once, whatever the Redis feed still holds. If Redis fails, pages are
-read from the database and the failure is logged and counted.
+Correctness does not depend on the store: every page is filtered again in SQL, the store's
+window only naming the candidates. Each candidate is checked by key (``repository._home_clause``
+with ``keyed`` sources: the viewer still has the source, the post is live, the visibility policy
+lets the viewer see it, the author is not muted), so unfollow, unfriend, block, mute, delete,
+archive, audience changes and topic unfollows take effect on the very next page, whatever the
+store still holds; the cost stays a handful of index probes per candidate, not a scan of posts
+in time order. What must *appear* after a graph change (unmute, follow...) comes from dropping
+the touched feeds right after the commit (``drop_feeds_now``). If Redis fails, pages are read
+from the database and the failure is logged and counted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,11 +44,19 @@ from townsquare.kit.platform import Platform
 from townsquare.kit.redis import REDIS_ERRORS
 from townsquare.modules.feed import ranking, repository
 from townsquare.modules.feed.schemas import FeedOrder
-from townsquare.modules.feed.store import STORE_ERRORS, RedisFeedStore, moment_of, score_of
+from townsquare.modules.feed.store import (
+    STORE_ERRORS,
+    DatabaseFeedStore,
+    FeedStore,
+    FeedWindow,
+    RedisFeedStore,
+    moment_of,
+    score_of,
+)
 from townsquare.modules.posts import repository as posts_repository
 from townsquare.modules.posts import service as posts
-from townsquare.modules.posts.models import Post, Visibility
-from townsquare.modules.posts.repository import TimelineKey
+from townsquare.modules.posts.models import Visibility
+from townsquare.modules.posts.repository import FeedPostRow, TimelineKey
 from townsquare.modules.posts.schemas import PostOut
 from townsquare.modules.profiles import service as profiles
 from townsquare.modules.reactions import repository as reactions
@@ -58,17 +74,28 @@ _REBUILD_OVERLAP = timedelta(seconds=5)
 _COMPONENT = "feed"
 
 
-def feed_store(platform: Platform) -> RedisFeedStore | None:
-    """The Redis feed store in production; None in the embedded default (fan-out on read)."""
-    if platform.redis is None:
-        return None
+def feed_store(platform: Platform) -> FeedStore:
+    """The store configuration picks: Redis feeds when Redis is configured (production), the
+    home inbox tables otherwise (the embedded default). Both are filled on write."""
     settings = platform.settings
+    if platform.redis is None:
+        return DatabaseFeedStore(max_items=settings.feed_max_items)
     return RedisFeedStore(
         platform.redis,
         settings.redis_key_prefix,
         max_items=settings.feed_max_items,
         ttl_seconds=settings.feed_ttl_seconds,
     )
+
+
+@asynccontextmanager
+async def _store_writes(platform: Platform) -> AsyncIterator[AsyncSession]:
+    """A writing transaction of its own for store writes made while serving a read (a rebuild)
+    or after a commit (``drop_feeds_now``): the request's own transaction is read-only. The
+    Redis store ignores the session (it is never used, so it costs no connection)."""
+    async with platform.database.unit_of_work() as uow:
+        yield uow.session
+        await uow.commit()
 
 
 def _degraded(operation: str, exc: Exception) -> None:
@@ -82,11 +109,11 @@ def _lost_writes(platform: Platform, operation: str, exc: Exception) -> None:
     platform.redis_outages.failed(_COMPONENT)
 
 
-async def _report_recovery(platform: Platform, store: RedisFeedStore) -> None:
+async def _report_recovery(platform: Platform, session: AsyncSession, store: FeedStore) -> None:
     """After lost writes, the first success marks every older feed for rebuilding."""
     if platform.redis_outages.take_recovery(_COMPONENT):
         try:
-            await store.mark_stale(utcnow())
+            await store.mark_stale(session, utcnow())
         except STORE_ERRORS:
             platform.redis_outages.failed(_COMPONENT)
             raise
@@ -96,6 +123,14 @@ async def _report_recovery(platform: Platform, store: RedisFeedStore) -> None:
 # --- reading
 
 
+@dataclass(frozen=True)
+class HomePageIds:
+    """A page of the home feed as post ids, in order, and the cursor of the next page."""
+
+    post_ids: list[uuid.UUID]
+    next_cursor: str | None
+
+
 async def home_feed(
     session: AsyncSession,
     platform: Platform,
@@ -103,8 +138,25 @@ async def home_feed(
     order: FeedOrder,
     page: PageRequest,
 ) -> Page[PostOut]:
-    """A page of the viewer's home feed. Calm mode always gets the chronological order."""
+    """A page of the viewer's home feed, presented. Calm mode always gets the chronological
+    order."""
     now = utcnow()
+    ids = await home_page_ids(session, platform, viewer_id, order, page, now)
+    return Page(
+        items=await _present(session, viewer_id, ids.post_ids, now), next_cursor=ids.next_cursor
+    )
+
+
+async def home_page_ids(
+    session: AsyncSession,
+    platform: Platform,
+    viewer_id: uuid.UUID,
+    order: FeedOrder,
+    page: PageRequest,
+    now: datetime,
+) -> HomePageIds:
+    """The page's post ids in order and the next cursor: what a presenter needs. Every id has
+    passed membership, liveness, the visibility policy and the viewer's mutes as of ``now``."""
     cursor = _decode(page.cursor)
     if isinstance(cursor, _RankedKey) and order is not FeedOrder.RANKED:
         raise ValidationFailed.on(
@@ -115,18 +167,27 @@ async def home_feed(
         return await _ranked_page(session, platform, viewer_id, now, page.limit, cursor)
     after = cursor if isinstance(cursor, tuple) else None
     rows = await chronological_posts(session, platform, viewer_id, now, page.limit + 1, after)
-    return await _page(session, viewer_id, rows, page.limit, now)
-
-
-async def _page(
-    session: AsyncSession, viewer_id: uuid.UUID, rows: list[Post], limit: int, now: datetime
-) -> Page[PostOut]:
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = posts.timeline_cursor(rows[-1])
-    items = await posts.present_posts(session, viewer_id, rows, now)
-    return Page(items=items, next_cursor=next_cursor)
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = _timeline_cursor(rows[-1])
+    return HomePageIds(post_ids=[row.id for row in rows], next_cursor=next_cursor)
+
+
+async def _present(
+    session: AsyncSession, viewer_id: uuid.UUID, post_ids: list[uuid.UUID], now: datetime
+) -> list[PostOut]:
+    """The posts of a page as the viewer sees them (the posts module presents them)."""
+    found = await posts_repository.get_live_visible_posts(session, viewer_id, post_ids, now)
+    return await posts.present_posts(
+        session, viewer_id, [found[post_id] for post_id in post_ids if post_id in found], now
+    )
+
+
+def _timeline_cursor(last: FeedPostRow) -> str:
+    """The chronological cursor after ``last`` (the format ``posts.decode_timeline_cursor``
+    reads)."""
+    return encode_cursor({"published_at": last.published_at.isoformat(), "id": str(last.id)})
 
 
 async def chronological_posts(
@@ -136,41 +197,45 @@ async def chronological_posts(
     now: datetime,
     want: int,
     after: TimelineKey | None,
-) -> list[Post]:
+) -> list[FeedPostRow]:
     """Up to ``want`` posts of the home feed after ``after``, newest published first."""
     store = feed_store(platform)
-    if store is not None:
-        try:
-            found = await _from_store(session, platform, store, viewer_id, now, want, after)
-        except STORE_ERRORS as exc:
-            _degraded("read", exc)
-        else:
-            if found is not None:
-                return found
+    try:
+        found = await _from_store(session, platform, store, viewer_id, now, want, after)
+    except STORE_ERRORS as exc:
+        _degraded("read", exc)
+    else:
+        if found is not None:
+            return found
     return await repository.list_home_posts(session, viewer_id, now, want, after)
 
 
 async def _from_store(
     session: AsyncSession,
     platform: Platform,
-    store: RedisFeedStore,
+    store: FeedStore,
     viewer_id: uuid.UUID,
     now: datetime,
     want: int,
     after: TimelineKey | None,
-) -> list[Post] | None:
-    """The page from the Redis feed merged with the read-time sources; None when the page lies
-    beyond what the feed holds (the caller reads it from the database)."""
-    await _report_recovery(platform, store)
+) -> list[FeedPostRow] | None:
+    """The page from the feed store merged with the read-time sources; None when the page
+    lies beyond what the store holds (the caller reads it from the database)."""
+    await _report_recovery(platform, session, store)
     max_score = score_of(after[0]) if after else None
     count = 2 * want + 10
+    rebuilt: list[tuple[uuid.UUID, int]] | None = None
     for _ in range(_WINDOW_ATTEMPTS):
-        window = await store.read(viewer_id, max_score, count)
+        window = (
+            None if rebuilt is not None else await store.read(session, viewer_id, max_score, count)
+        )
         if window is None:
-            await _rebuild(session, store, viewer_id, now)
-            window = await store.read(viewer_id, max_score, count)
-            if window is None:
-                return None
+            if rebuilt is None:
+                async with _store_writes(platform) as writer:
+                    rebuilt = await _rebuild(session, writer, store, viewer_id, now)
+            # What the rebuild stored, without reading it back (the request's own read
+            # transaction may not see a write committed after it began).
+            window = _window_of(rebuilt, max_score, count)
         if not window.is_full and window.size >= store.max_items:
             return None  # older posts were trimmed from the feed: past its horizon
         candidates = repository.Candidates(
@@ -188,27 +253,46 @@ async def _from_store(
     return None
 
 
+def _window_of(
+    entries: list[tuple[uuid.UUID, int]], max_score: float | None, count: int
+) -> FeedWindow:
+    """The window a store read would answer, from a feed's whole content."""
+    below = [
+        (post_id, float(score))
+        for post_id, score in sorted(entries, key=lambda e: (e[1], e[0]), reverse=True)
+        if max_score is None or score <= max_score
+    ]
+    return FeedWindow(entries=below[:count], asked=count, size=len(entries))
+
+
 async def rebuild_home_feed(session: AsyncSession, platform: Platform, user_id: uuid.UUID) -> int:
-    """Build the user's Redis feed from the database (production only); returns its size."""
-    store = feed_store(platform)
-    if store is None:
-        return 0
-    return await _rebuild(session, store, user_id, utcnow())
+    """Build the user's feed (Redis or home inbox) from the database, writing with
+    ``session``; returns its size."""
+    rebuilt = await _rebuild(session, session, feed_store(platform), user_id, utcnow())
+    return len(rebuilt)
 
 
 async def _rebuild(
-    session: AsyncSession, store: RedisFeedStore, user_id: uuid.UUID, now: datetime
-) -> int:
+    session: AsyncSession,
+    writer: AsyncSession,
+    store: FeedStore,
+    user_id: uuid.UUID,
+    now: datetime,
+) -> list[tuple[uuid.UUID, int]]:
+    """Rebuild the feed from the database (reading with ``session``, storing with ``writer``);
+    returns what it stored."""
     keys = await repository.home_post_keys(session, user_id, now, store.max_items)
-    await store.replace(user_id, [(post_id, score_of(moment)) for post_id, moment in keys])
+    entries = [(post_id, score_of(moment)) for post_id, moment in keys][: store.max_items]
+    await store.replace(writer, user_id, entries)
     # A post committed after the query above may have been fanned out before the feed existed
     # (fan-out skips missing feeds): read what was published since, now that it exists.
     since = now - _REBUILD_OVERLAP
     caught_up = await repository.home_post_keys(
-        session, user_id, utcnow(), store.max_items, since=since
+        writer, user_id, utcnow(), store.max_items, since=since
     )
-    await store.add(user_id, [(post_id, score_of(moment)) for post_id, moment in caught_up])
-    return len(keys)
+    added = [(post_id, score_of(moment)) for post_id, moment in caught_up]
+    await store.add(writer, user_id, added)
+    return list(dict(entries + added).items())
 
 
 # --- ranked
@@ -228,7 +312,7 @@ async def _ranked_page(
     now: datetime,
     limit: int,
     cursor: _RankedKey | None,
-) -> Page[PostOut]:
+) -> HomePageIds:
     """Rank the newest ``feed_ranked_window`` posts as of the first page; page through them by
     (score, id); past the window, continue chronologically so no post is ever skipped."""
     as_of = cursor.as_of if cursor else now
@@ -238,26 +322,23 @@ async def _ranked_page(
     )
     scored = await _score(session, viewer_id, window, as_of)
     if cursor is not None:
-        scored = [pair for pair in scored if (pair[0], pair[1].id) < (cursor.score, cursor.post_id)]
+        scored = [pair for pair in scored if (pair[0], pair[1]) < (cursor.score, cursor.post_id)]
     chosen = scored[:limit]
     next_cursor = None
     if len(scored) > limit:
-        last_score, last = chosen[-1]
+        last_score, last_id = chosen[-1]
         next_cursor = encode_cursor(
-            {"as_of": as_of.isoformat(), "score": last_score, "id": str(last.id)}
+            {"as_of": as_of.isoformat(), "score": last_score, "id": str(last_id)}
         )
     elif len(window) == window_size:
-        next_cursor = posts.timeline_cursor(window[-1])  # the ranked window is done
-    rows = [post for _, post in chosen]
-    return Page(
-        items=await posts.present_posts(session, viewer_id, rows, now), next_cursor=next_cursor
-    )
+        next_cursor = _timeline_cursor(window[-1])  # the ranked window is done
+    return HomePageIds(post_ids=[post_id for _, post_id in chosen], next_cursor=next_cursor)
 
 
 async def _score(
-    session: AsyncSession, viewer_id: uuid.UUID, window: list[Post], as_of: datetime
-) -> list[tuple[float, Post]]:
-    """The window's posts with their scores, best first (constant queries)."""
+    session: AsyncSession, viewer_id: uuid.UUID, window: list[FeedPostRow], as_of: datetime
+) -> list[tuple[float, uuid.UUID]]:
+    """The window's post ids with their scores, best first (constant queries)."""
     if not window:
         return []
     ids = [post.id for post in window]
@@ -275,7 +356,6 @@ async def _score(
         )
         for author in authors
     }
-    by_id = {post.id: post for post in window}
     candidates = [
         ranking.Candidate(
             post_id=post.id,
@@ -287,7 +367,7 @@ async def _score(
         )
         for post in window
     ]
-    return [(value, by_id[c.post_id]) for value, c in ranking.rank(candidates, affinities, as_of)]
+    return [(value, c.post_id) for value, c in ranking.rank(candidates, affinities, as_of)]
 
 
 def _decode(cursor: str | None) -> TimelineKey | _RankedKey | None:
@@ -312,17 +392,17 @@ def _decode(cursor: str | None) -> TimelineKey | _RankedKey | None:
 
 async def fan_out_post(session: AsyncSession, platform: Platform, post_id: uuid.UUID) -> int:
     """Push a live post into the existing feeds of everyone it was published to; returns how
-    many feeds received it. Idempotent (a sorted set holds a post once)."""
+    many feeds received it. Idempotent (a feed holds a post once). With the home inbox, the
+    push commits with the job that made it."""
     store = feed_store(platform)
-    if store is None:
-        return 0
-    post = await repository.get_live_post(session, post_id, utcnow())
-    if post is None or post.published_at is None:
+    post = await posts_repository.get_live_post_facts(session, post_id, utcnow())
+    if post is None:
         return 0
     recipients = await _recipients(session, platform, post)
     try:
-        await _report_recovery(platform, store)
+        await _report_recovery(platform, session, store)
         return await store.push(
+            session,
             post.id,
             score_of(post.published_at),
             recipients,
@@ -333,7 +413,9 @@ async def fan_out_post(session: AsyncSession, platform: Platform, post_id: uuid.
         raise  # the outbox retries the fan-out with backoff
 
 
-async def _recipients(session: AsyncSession, platform: Platform, post: Post) -> list[uuid.UUID]:
+async def _recipients(
+    session: AsyncSession, platform: Platform, post: posts_repository.FanOutFacts
+) -> list[uuid.UUID]:
     """The author and the audience the post's visibility names. Followers of an account over
     the audience limit get its public posts at read time instead."""
     author = post.author_id
@@ -356,13 +438,12 @@ async def _recipients(session: AsyncSession, platform: Platform, post: Post) -> 
     return [author, *audience]
 
 
-async def drop_feeds(platform: Platform, user_ids: list[uuid.UUID]) -> None:
-    """Forget these users' Redis feeds: the graph changed, so the next read rebuilds them."""
+async def drop_feeds(session: AsyncSession, platform: Platform, user_ids: list[uuid.UUID]) -> None:
+    """Forget these users' feeds: the graph changed, so the next read rebuilds them (the home
+    inbox's rows go in ``session``'s transaction)."""
     store = feed_store(platform)
-    if store is None:
-        return
     try:
-        await store.drop(user_ids)
+        await store.drop(session, user_ids)
     except STORE_ERRORS as exc:
         _lost_writes(platform, "drop", exc)
         raise
@@ -374,4 +455,5 @@ async def drop_feeds_now(platform: Platform, user_ids: list[uuid.UUID]) -> None:
     ``drop_feeds`` (retried until it succeeds) follows anyway. A failure counts as lost
     writes, as the outbox's would: feeds built before it are rebuilt once Redis answers."""
     with contextlib.suppress(*STORE_ERRORS):
-        await drop_feeds(platform, user_ids)
+        async with _store_writes(platform) as writer:
+            await drop_feeds(writer, platform, user_ids)

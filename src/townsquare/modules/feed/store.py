@@ -1,4 +1,11 @@
-"""Home feeds as capped Redis sorted sets (production), after Mastodon's FeedManager.
+"""Feed stores: where fan-out on write puts post ids and a page finds its candidates.
+
+Two stores implement one protocol (``FeedStore``); configuration picks one (``service.feed_store``):
+``RedisFeedStore`` when Redis is configured (production), ``DatabaseFeedStore`` (the home inbox
+tables, ``models.py``) otherwise (the embedded default). The service runs the same code over
+either. Every operation takes the session it may write with (the Redis store ignores it).
+
+Home feeds as capped Redis sorted sets (production), after Mastodon's FeedManager.
 
 ``feed:{user_id}`` holds post ids scored by publication time in milliseconds, at most
 ``feed_max_items`` of them, and lives ``feed_ttl_seconds`` (seed 000: 15 minutes) after its
@@ -18,9 +25,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townsquare.modules.feed import repository
 
 SENTINEL = "-"
 
@@ -70,6 +81,92 @@ class FeedWindow:
         return len(self.entries) >= self.asked
 
 
+class FeedStore(Protocol):
+    """What the feed service asks of a store (both keep at most ``max_items`` per feed)."""
+
+    max_items: int
+
+    async def mark_stale(self, session: AsyncSession, moment: datetime) -> None: ...
+
+    async def read(
+        self, session: AsyncSession, user_id: uuid.UUID, max_score: float | None, count: int
+    ) -> FeedWindow | None: ...
+
+    async def replace(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None: ...
+
+    async def add(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None: ...
+
+    async def push(
+        self,
+        session: AsyncSession,
+        post_id: uuid.UUID,
+        score: int,
+        user_ids: Sequence[uuid.UUID],
+        batch_size: int,
+    ) -> int: ...
+
+    async def drop(self, session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> None: ...
+
+
+class DatabaseFeedStore:
+    """The home inbox (embedded mode): the Redis store's semantics over two tables, in the
+    caller's transaction. No TTL: an inbox lives until a graph change drops it (it is capped
+    like a Redis feed, so its size is bounded), and it never misses a fan-out, which commits
+    with the job that made it; ``mark_stale`` is there for the protocol's sake."""
+
+    def __init__(self, *, max_items: int) -> None:
+        self.max_items = max_items
+
+    async def mark_stale(self, session: AsyncSession, moment: datetime) -> None:
+        await repository.drop_inboxes_built_before(session, moment)
+
+    async def read(
+        self, session: AsyncSession, user_id: uuid.UUID, max_score: float | None, count: int
+    ) -> FeedWindow | None:
+        top = repository.TOP_SCORE if max_score is None else int(max_score)
+        found = await repository.read_inbox(session, user_id, top, count)
+        if found is None:
+            return None
+        entries, size = found
+        return FeedWindow(
+            entries=[(post_id, float(score)) for post_id, score in entries], asked=count, size=size
+        )
+
+    async def replace(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
+        await repository.replace_inbox(session, user_id, entries[: self.max_items])
+
+    async def add(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
+        await repository.add_to_inbox(session, user_id, entries)
+
+    async def push(
+        self,
+        session: AsyncSession,
+        post_id: uuid.UUID,
+        score: int,
+        user_ids: Sequence[uuid.UUID],
+        batch_size: int,
+    ) -> int:
+        pushed = 0
+        for start in range(0, len(user_ids), batch_size):
+            batch = user_ids[start : start + batch_size]
+            pushed += await repository.push_to_inboxes(
+                session, post_id, score, batch, self.max_items
+            )
+        return pushed
+
+    async def drop(self, session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> None:
+        if user_ids:
+            await repository.drop_inboxes(session, user_ids)
+
+
 class RedisFeedStore:
     def __init__(self, redis: Redis, prefix: str, *, max_items: int, ttl_seconds: int) -> None:
         self._redis = redis
@@ -85,12 +182,12 @@ class RedisFeedStore:
     def _stale_key(self) -> str:
         return f"{self._prefix}feed:stale-before"
 
-    async def mark_stale(self, moment: datetime) -> None:
+    async def mark_stale(self, session: AsyncSession, moment: datetime) -> None:
         """Every feed built before ``moment`` is rebuilt at its next read."""
         await self._redis.set(self._stale_key, score_of(moment), ex=self._ttl)
 
     async def read(
-        self, user_id: uuid.UUID, max_score: float | None, count: int
+        self, session: AsyncSession, user_id: uuid.UUID, max_score: float | None, count: int
     ) -> FeedWindow | None:
         """The newest ``count`` posts scored at most ``max_score``; None when the feed does not
         exist or is older than the last outage. Reading keeps the feed alive for another TTL."""
@@ -111,7 +208,9 @@ class RedisFeedStore:
         entries = [(uuid.UUID(_text(member)), float(score)) for member, score in rows]
         return FeedWindow(entries=entries, asked=count, size=max(int(size) - 1, 0))
 
-    async def replace(self, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]) -> None:
+    async def replace(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
         """Store a rebuilt feed (atomically: readers see the old one or the new one)."""
         key = self._key(user_id)
         mapping: dict[str, float] = {SENTINEL: -score_of(datetime.now(UTC))}
@@ -122,7 +221,9 @@ class RedisFeedStore:
             pipe.expire(key, self._ttl)
             await pipe.execute()
 
-    async def add(self, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]) -> None:
+    async def add(
+        self, session: AsyncSession, user_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
         """Add posts to an existing feed (a rebuild catching up)."""
         if entries:
             await self._redis.zadd(
@@ -130,7 +231,12 @@ class RedisFeedStore:
             )
 
     async def push(
-        self, post_id: uuid.UUID, score: int, user_ids: Sequence[uuid.UUID], batch_size: int
+        self,
+        session: AsyncSession,
+        post_id: uuid.UUID,
+        score: int,
+        user_ids: Sequence[uuid.UUID],
+        batch_size: int,
     ) -> int:
         """Add the post to the existing feeds of ``user_ids``, in batches (one script call
         each); returns how many feeds received it."""
@@ -140,7 +246,7 @@ class RedisFeedStore:
             pushed += int(await self._push(keys=keys, args=[score, str(post_id), self.max_items]))
         return pushed
 
-    async def drop(self, user_ids: Sequence[uuid.UUID]) -> None:
+    async def drop(self, session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> None:
         """Forget these feeds; their next read rebuilds them from the database."""
         if user_ids:
             await self._redis.delete(*(self._key(user_id) for user_id in user_ids))

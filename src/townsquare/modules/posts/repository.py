@@ -9,18 +9,22 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     Select,
+    Subquery,
     Uuid,
     and_,
     bindparam,
     delete,
     exists,
+    func,
     literal,
     or_,
     select,
@@ -42,6 +46,7 @@ from townsquare.modules.posts.models import (
     PostMention,
     PostRevision,
     PostStatus,
+    Visibility,
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social import policy as people
@@ -451,3 +456,90 @@ async def add_to_votes_count(session: AsyncSession, option_id: uuid.UUID, delta:
         .values(votes_count=PollOption.votes_count + delta)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- for the home feed
+#
+# The feed names no posts table: it composes these with its sources (the social graph's and
+# topics' id subqueries), written as a ``PostClause`` over a post's id and author id.
+
+#: A condition on a post, given its id and author id columns.
+PostClause = Callable[[ColumnElement[uuid.UUID], ColumnElement[uuid.UUID]], ColumnElement[bool]]
+
+
+class FeedPostRow(NamedTuple):
+    """What a page of the home feed needs of a post: its key, and what ranking weighs."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    published_at: datetime
+    comment_count: int
+    share_count: int
+
+
+#: The statement of ``FeedPostRow``s.
+FeedPageStatement = Select[uuid.UUID, uuid.UUID, datetime | None, int, int]
+
+
+def feed_page_statement(
+    viewer_id: policy.ViewerRef, now: policy.MomentRef, where: PostClause, *, after: bool
+) -> FeedPageStatement:
+    """``FeedPostRow``s of the live posts the viewer may see for which ``where`` holds, newest
+    published first, at most ``limit`` (a bound parameter); with ``after``, only those after
+    the key (``after_at``, ``after_id``). Callers build it once per shape (bound parameters)."""
+    statement = select(
+        Post.id, Post.author_id, Post.published_at, Post.comment_count, Post.share_count
+    ).where(
+        where(Post.id.expression, Post.author_id.expression),
+        policy.live_clause(now),
+        policy.visible_posts_clause(viewer_id, now),
+    )
+    if after:
+        statement = statement.where(
+            published_before_clause((bindparam("after_at"), bindparam("after_id", type_=Uuid)))  # type: ignore[arg-type]
+        )
+    return statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(
+        bindparam("limit", type_=Integer)
+    )
+
+
+def published_since_clause(moment: policy.MomentRef) -> ColumnElement[bool]:
+    return Post.published_at >= moment
+
+
+class FanOutFacts(NamedTuple):
+    id: uuid.UUID
+    author_id: uuid.UUID
+    visibility: Visibility
+    published_at: datetime
+
+
+async def get_live_post_facts(
+    session: AsyncSession, post_id: uuid.UUID, now: datetime
+) -> FanOutFacts | None:
+    """What fan-out needs of a live post (None if it is not live)."""
+    row = (
+        await session.execute(
+            select(Post.id, Post.author_id, Post.visibility, Post.published_at).where(
+                Post.id == post_id, policy.live_clause(now)
+            )
+        )
+    ).first()
+    if row is None or row.published_at is None:
+        return None
+    return FanOutFacts(row.id, row.author_id, row.visibility, row.published_at)
+
+
+async def count_by_author(
+    session: AsyncSession, post_ids: Subquery, author_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many of the posts ``post_ids`` (a subquery with a ``post_id`` column, duplicates
+    counted) each of ``author_ids`` wrote (one query)."""
+    rows = await session.execute(
+        select(Post.author_id, func.count())
+        .select_from(post_ids)
+        .join(Post, Post.id == post_ids.c.post_id)
+        .where(Post.author_id.in_(list(author_ids)))
+        .group_by(Post.author_id)
+    )
+    return {author_id: int(count) for author_id, count in rows}
