@@ -136,17 +136,22 @@ def start_server(
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=log)
     server = Server(process, host, port, log_path, workers)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {process.returncode}; see {log_path}:\n"
-                + log_path.read_text()[-3000:]
-            )
-        if _ready(server.base_url) and (workers == 1 or len(server.worker_pids()) >= workers):
-            # Every worker must be up: probe until each has answered at least once.
-            time.sleep(0.5)
-            return server
-        time.sleep(0.3)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {process.returncode}; see {log_path}:\n"
+                    + log_path.read_text()[-3000:]
+                )
+            if _ready(server.base_url) and (workers == 1 or len(server.worker_pids()) >= workers):
+                # Every worker must be up: probe until each has answered at least once.
+                time.sleep(0.5)
+                return server
+            time.sleep(0.3)
+    except BaseException:
+        # Interrupted while waiting (Ctrl-C, SIGTERM): the caller has no handle to stop it.
+        server.stop()
+        raise
     server.stop()
     raise RuntimeError(f"server not ready after 60 s; see {log_path}")
 
