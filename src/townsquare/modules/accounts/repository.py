@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypeAlias
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.auth import Role
 from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.modules.accounts.models import (
@@ -27,6 +28,9 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+AccountFacts: TypeAlias = (
+    "Row[uuid.UUID, str, datetime | None, AccountStatus, Role, datetime, datetime | None, int]"
+)
 #: ``GET /me``'s columns, built once over a bind parameter (a Core row: no ORM identity map).
 _ACCOUNT_FACTS = select(
     User.id,
@@ -40,7 +44,7 @@ _ACCOUNT_FACTS = select(
 ).where(User.id == bindparam("user_id"))
 
 
-async def get_account_facts(session: AsyncSession, user_id: uuid.UUID) -> Row[Any] | None:
+async def get_account_facts(session: AsyncSession, user_id: uuid.UUID) -> AccountFacts | None:
     """The account's own fields (``AccountOut`` less the profile's names), one Core row."""
     return (await session.execute(_ACCOUNT_FACTS, {"user_id": user_id})).first()
 
