@@ -413,7 +413,7 @@ class OutboxRelay:
                     raise LookupError(f"no handler {key!r} for {name!r} in this process")
                 await handler(event, uow)
                 await uow.session.execute(
-                    _MARK_DONE, {"event_ids": [event_id], "handler": key, "now": utcnow()}
+                    _MARK_DONE, {"event_ids": [event_id], "b_handler": key, "now": utcnow()}
                 )
                 recorded = has_recorded_events(uow.session)
                 await uow.commit()
@@ -448,7 +448,7 @@ class OutboxRelay:
                 if live:
                     await handler([_event(row) for row in live.values()], uow)
                     await uow.session.execute(
-                        _MARK_DONE, {"event_ids": list(live), "handler": key, "now": utcnow()}
+                        _MARK_DONE, {"event_ids": list(live), "b_handler": key, "now": utcnow()}
                     )
                     recorded = has_recorded_events(uow.session)
                     await uow.commit()
@@ -587,7 +587,7 @@ _MARK_DONE = (
     update(_deliveries)
     .where(
         _deliveries.c.event_id.in_(bindparam("event_ids", expanding=True)),
-        _deliveries.c.handler == bindparam("handler"),
+        _deliveries.c.handler == bindparam("b_handler"),  # "handler" names the column's SET
     )
     .values(done_at=bindparam("now"), last_error=None)
 )
