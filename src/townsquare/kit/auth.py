@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Protocol
 
 import jwt
@@ -64,20 +65,51 @@ def issue_access_token(
 
 
 def decode_access_token(token: str, *, secret: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """(user id, session id) of a valid token; ``InvalidToken`` otherwise."""
+    """(user id, session id) of a valid token; ``InvalidToken`` otherwise.
+
+    A client sends the same token on every request of its lifetime, so the signature check and
+    claim parsing are done once per token (``_verified_claims``, a bounded per-process memo of
+    tokens that passed); the expiry is compared with the clock on every call, so an expired
+    token is refused at once, as by a full decode.
+    """
     try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "sid", "iss"]},
-        )
-        if claims.get("typ") != "access":
-            raise InvalidToken("Not an access token.")
-        return uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+        user_id, session_id, expires_at = _verified_claims(token, secret)
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken("The access token is invalid or expired.") from exc
+    if datetime.now(UTC).timestamp() >= expires_at:  # PyJWT's rule: expired at ``exp``
+        raise InvalidToken("The access token is invalid or expired.")
+    return user_id, session_id
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> tuple[uuid.UUID, uuid.UUID, float]:
+    """Signature, issuer, type and required claims of ``token`` checked (raises otherwise);
+    only tokens that pass are remembered (``lru_cache`` does not keep exceptions)."""
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "sid", "iss"]},
+    )
+    if claims.get("typ") != "access":
+        raise InvalidToken("Not an access token.")
+    return uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), float(claims["exp"])
+
+
+_TOKEN_CLAIMS = "townsquare_token_claims"
+
+
+def request_token_claims(request: Request, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """``decode_access_token`` once per request: the per-account rate limit and the viewer
+    dependency both need the token's (user id, session id)."""
+    state = request.state
+    found: tuple[str, tuple[uuid.UUID, uuid.UUID]] | None = getattr(state, _TOKEN_CLAIMS, None)
+    if found is not None and found[0] == token:
+        return found[1]
+    claims = decode_access_token(token, secret=request.app.state.settings.secret_key)
+    setattr(state, _TOKEN_CLAIMS, (token, claims))
+    return claims
 
 
 class SessionValidator(Protocol):
@@ -100,11 +132,8 @@ async def optional_viewer(
     cached: Viewer | None = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
-    state = request.app.state
-    user_id, session_id = decode_access_token(
-        credentials.credentials, secret=state.settings.secret_key
-    )
-    validator: SessionValidator = state.session_validator
+    user_id, session_id = request_token_claims(request, credentials.credentials)
+    validator: SessionValidator = request.app.state.session_validator
     viewer = await validator(request.state.uow, user_id, session_id)
     if viewer is None:
         raise InvalidToken("The session has ended; log in again.")

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
@@ -47,6 +47,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     bindparam,
     delete,
@@ -396,15 +397,14 @@ class OutboxRelay:
         recorded = False
         name = "unknown"
         async with self._database.unit_of_work() as uow:
-            found = (
+            row = (
                 await uow.session.execute(
                     _DELIVERY_WITH_EVENT, {"event_id": event_id, "handler": key}
                 )
             ).first()
-            if found is None or found[0].done_at is not None or found[0].dead_at is not None:
+            if row is None or row.done_at is not None or row.dead_at is not None:
                 EVENTS_DISPATCHED.labels(name, "duplicate").inc()
                 return "duplicate"
-            delivery, row = found
             name = row.name
             event = _event(row)
             handler = self._handlers.get(name, key)
@@ -412,8 +412,9 @@ class OutboxRelay:
                 if handler is None:
                     raise LookupError(f"no handler {key!r} for {name!r} in this process")
                 await handler(event, uow)
-                delivery.done_at = utcnow()
-                delivery.last_error = None
+                await uow.session.execute(
+                    _MARK_DONE, {"event_ids": [event_id], "b_handler": key, "now": utcnow()}
+                )
                 recorded = has_recorded_events(uow.session)
                 await uow.commit()
             except Exception as exc:
@@ -442,16 +443,13 @@ class OutboxRelay:
             found = await uow.session.execute(
                 _DELIVERIES_WITH_EVENTS, {"event_ids": ordered, "handler": key}
             )
-            live = {
-                d.event_id: (d, row) for d, row in found if d.done_at is None and d.dead_at is None
-            }
+            live = {row.id: row for row in found if row.done_at is None and row.dead_at is None}
             try:
                 if live:
-                    await handler([_event(row) for _, row in live.values()], uow)
-                    done_at = utcnow()
-                    for delivery, _ in live.values():
-                        delivery.done_at = done_at
-                        delivery.last_error = None
+                    await handler([_event(row) for row in live.values()], uow)
+                    await uow.session.execute(
+                        _MARK_DONE, {"event_ids": list(live), "b_handler": key, "now": utcnow()}
+                    )
                     recorded = has_recorded_events(uow.session)
                     await uow.commit()
             except Exception:
@@ -463,7 +461,7 @@ class OutboxRelay:
         outcomes = []
         for event_id in ordered:
             outcome = "ok" if event_id in live else "duplicate"
-            name = live[event_id][1].name if event_id in live else "unknown"
+            name = live[event_id].name if event_id in live else "unknown"
             EVENTS_DISPATCHED.labels(name, outcome).inc()
             outcomes.append(outcome)
         return outcomes
@@ -554,20 +552,27 @@ _DUE_DELIVERIES = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True, of=EventDelivery)
 )
+# The job's statements: Core rows and a Core UPDATE (no ORM identity map or flush on the path
+# every delivery takes). The delivery rows are locked; their event's columns come along.
+_JOB_COLUMNS = (
+    EventDelivery.done_at,
+    EventDelivery.dead_at,
+    OutboxEvent.id,
+    OutboxEvent.name,
+    OutboxEvent.payload,
+    OutboxEvent.occurred_at,
+)
 _DELIVERY_WITH_EVENT = (
-    select(EventDelivery, OutboxEvent)
+    select(*_JOB_COLUMNS)
     .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
     .where(
         EventDelivery.event_id == bindparam("event_id"),
         EventDelivery.handler == bindparam("handler"),
     )
     .with_for_update(of=EventDelivery)
-    .execution_options(populate_existing=True)
 )
-
-
 _DELIVERIES_WITH_EVENTS = (
-    select(EventDelivery, OutboxEvent)
+    select(*_JOB_COLUMNS)
     .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
     .where(
         EventDelivery.event_id.in_(bindparam("event_ids", expanding=True)),
@@ -575,11 +580,20 @@ _DELIVERIES_WITH_EVENTS = (
     )
     .order_by(EventDelivery.event_id)
     .with_for_update(of=EventDelivery)
-    .execution_options(populate_existing=True)
+)
+_deliveries = cast(Table, EventDelivery.__table__)
+#: Done: committed with the handler's effects (``__table__``: a plain Core UPDATE).
+_MARK_DONE = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.event_id.in_(bindparam("event_ids", expanding=True)),
+        _deliveries.c.handler == bindparam("b_handler"),  # "handler" names the column's SET
+    )
+    .values(done_at=bindparam("now"), last_error=None)
 )
 
 
-def _event(row: OutboxEvent) -> Event:
+def _event(row: Row[Any]) -> Event:
     return Event(row.id, row.name, dict(row.payload), row.occurred_at)
 
 

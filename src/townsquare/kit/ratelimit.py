@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import structlog
 from limits import RateLimitItem, parse_many
@@ -35,6 +36,12 @@ class RateLimitState:
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_seconds),
         }
+
+
+@lru_cache(maxsize=256)
+def _parse(rule: str) -> tuple[RateLimitItem, ...]:
+    """A rule's limits, parsed once (rules come from the settings: a handful of strings)."""
+    return tuple(parse_many(rule))
 
 
 class RateLimiter:
@@ -67,8 +74,10 @@ class RateLimiter:
         """
         if not self.enabled:
             return None
-        items = parse_many(rule)
+        items = _parse(rule)
         try:
+            if len(items) == 1:
+                return await self._hit_one(items[0], scope, key, cost)
             for item in items:
                 if not await self._strategy.test(item, scope, key, cost=cost):
                     state = await self._state(item, scope, key)
@@ -83,12 +92,22 @@ class RateLimiter:
             return None
         return min(states, key=lambda state: state.remaining, default=None)
 
+    async def _hit_one(
+        self, item: RateLimitItem, scope: str, key: str, cost: int
+    ) -> RateLimitState:
+        """One limit: its ``hit`` tests and charges atomically (a refused hit charges nothing),
+        so the separate test the many-limit case needs is a round trip saved here."""
+        if not await self._strategy.hit(item, scope, key, cost=cost):
+            state = await self._state(item, scope, key)
+            raise TooManyRequests(max(state.reset_seconds, 1), headers=state.headers())
+        return await self._state(item, scope, key)
+
     async def count(self, rule: str, scope: str, key: str) -> int:
         """How many units were used in the tightest window of ``rule`` (0 when unknown)."""
         if not self.enabled:
             return 0
         used = 0
-        for item in parse_many(rule):
+        for item in _parse(rule):
             try:
                 state = await self._state(item, scope, key)
             except (RedisError, OSError):
@@ -101,7 +120,7 @@ class RateLimiter:
         """Raise ``TooManyRequests`` if ``rule`` is exhausted, without consuming anything."""
         if not self.enabled:
             return
-        for item in parse_many(rule):
+        for item in _parse(rule):
             try:
                 state = await self._state(item, scope, key)
             except (RedisError, OSError):
@@ -125,7 +144,7 @@ class RateLimiter:
             return True
 
     async def reset(self, rule: str, scope: str, key: str) -> None:
-        for item in parse_many(rule):
+        for item in _parse(rule):
             try:
                 await self._strategy.clear(item, scope, key)
             except (RedisError, OSError):

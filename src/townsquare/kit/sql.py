@@ -9,14 +9,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, update
+from sqlalchemy import ColumnElement, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
-
-
-def _insert(session: AsyncSession, table: Table) -> Any:
-    return insert_for(dialect_name(session), table)
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -46,11 +42,16 @@ async def insert_or_ignore(
     """
     table = model.__table__
     assert isinstance(table, Table)
-    statement = (
-        _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    )
-    result = await session.execute(statement)
+    statement = _insert_or_nothing(dialect_name(session), table, tuple(conflict))
+    result = await session.execute(statement, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _insert_or_nothing(dialect: str, table: Table, conflict: tuple[str, ...]) -> Any:
+    """Built once per table: the row's values come as parameters (their keys name the
+    columns; Python-side defaults such as ids still apply)."""
+    return insert_for(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 async def insert_many_or_ignore(
@@ -85,12 +86,32 @@ async def upsert_add(
     """
     table = model.__table__
     assert isinstance(table, Table)
-    updates: dict[str, ColumnElement[Any]] = {
-        column: table.c[column] + amount for column, amount in increments.items()
-    }
+    keys, counters = tuple(key), tuple(increments)
     if any(amount < 0 for amount in increments.values()):
-        where = [table.c[column] == value for column, value in key.items()]
-        await session.execute(update(table).where(*where).values(updates))
+        params = {f"key_{k}": v for k, v in key.items()}
+        params.update({f"add_{c}": amount for c, amount in increments.items()})
+        await session.execute(_add_to_existing(table, keys, counters), params)
         return
-    statement = _insert(session, table).values(**key, **increments)
-    await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=updates))
+    statement = _insert_or_add(dialect_name(session), table, keys, counters)
+    await session.execute(statement, {**key, **increments})
+
+
+@functools.cache
+def _insert_or_add(
+    dialect: str, table: Table, keys: tuple[str, ...], counters: tuple[str, ...]
+) -> Any:
+    """``upsert_add``'s increase, built once: the inserted row's counters are the increments,
+    which a conflict adds to the existing row (``excluded``)."""
+    statement = insert_for(dialect, table)
+    updates = {column: table.c[column] + statement.excluded[column] for column in counters}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
+@functools.cache
+def _add_to_existing(table: Table, keys: tuple[str, ...], counters: tuple[str, ...]) -> Any:
+    """``upsert_add``'s decrease, built once (parameters ``key_<column>``, ``add_<column>``)."""
+    updates: dict[str, ColumnElement[Any]] = {
+        column: table.c[column] + bindparam(f"add_{column}") for column in counters
+    }
+    where = [table.c[column] == bindparam(f"key_{column}") for column in keys]
+    return update(table).where(*where).values(updates)

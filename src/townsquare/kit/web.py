@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.kit.auth import InvalidToken, decode_access_token
+from townsquare.kit.auth import InvalidToken, request_token_claims
 from townsquare.kit.db import UnitOfWork
 from townsquare.kit.errors import AppError, overloaded_response
 from townsquare.kit.events import has_recorded_events
@@ -157,7 +157,7 @@ def limit_per_account(scope: str, rule_setting: str) -> Any:
         if scheme.lower() != "bearer" or not token:
             return
         try:
-            user_id, _ = decode_access_token(token, secret=platform.settings.secret_key)
+            user_id, _ = request_token_claims(request, token)
         except InvalidToken:
             return
         rule: str = getattr(platform.settings, rule_setting)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeAlias
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townsquare.kit.auth import Role
 from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.pagination import PageRequest, paginate_by_id
 from townsquare.modules.accounts.models import (
@@ -23,6 +26,27 @@ from townsquare.modules.accounts.models import (
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+AccountFacts: TypeAlias = (
+    "Row[uuid.UUID, str, datetime | None, AccountStatus, Role, datetime, datetime | None, int]"
+)
+#: ``GET /me``'s columns, built once over a bind parameter (a Core row: no ORM identity map).
+_ACCOUNT_FACTS = select(
+    User.id,
+    User.email,
+    User.email_verified_at,
+    User.status,
+    User.role,
+    User.created_at,
+    User.last_login_at,
+    User.login_count,
+).where(User.id == bindparam("user_id"))
+
+
+async def get_account_facts(session: AsyncSession, user_id: uuid.UUID) -> AccountFacts | None:
+    """The account's own fields (``AccountOut`` less the profile's names), one Core row."""
+    return (await session.execute(_ACCOUNT_FACTS, {"user_id": user_id})).first()
 
 
 async def get_user_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | None:

@@ -494,16 +494,22 @@ async def _get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 
 async def get_account(session: AsyncSession, viewer: Viewer) -> AccountOut:
-    user = await _get_user(session, viewer.user_id)
-    profile = await profiles.get_own_profile(session, viewer.user_id)
+    """One Core row of the account, and the names from the profile's card (cached, invalidated
+    when the profile changes): on a warm cache one SQL statement."""
+    user = await repository.get_account_facts(session, viewer.user_id)
+    if user is None:
+        raise UserNotFound()
+    card = (await profiles.get_cards(session, [viewer.user_id])).get(viewer.user_id)
+    if card is None:
+        raise profiles.ProfileNotFound()
     return AccountOut(
         id=user.id,
         email=user.email,
-        email_verified=user.email_verified,
+        email_verified=user.email_verified_at is not None,
         status=user.status,
         role=user.role,
-        username=profile.username,
-        display_name=profile.display_name,
+        username=card.username,
+        display_name=card.display_name,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         login_count=user.login_count,

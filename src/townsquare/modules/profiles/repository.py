@@ -72,13 +72,17 @@ async def get_profile_and_privacy_by_username(
     session: AsyncSession, username: str
 ) -> tuple[Profile, PrivacySettings] | None:
     row = (
-        await session.execute(
-            select(Profile, PrivacySettings)
-            .join(PrivacySettings, PrivacySettings.user_id == Profile.user_id)
-            .where(Profile.username == username.lower())
-        )
+        await session.execute(_PROFILE_AND_PRIVACY_BY_USERNAME, {"username": username.lower()})
     ).first()
     return (row[0], row[1]) if row else None
+
+
+#: ``GET /users/{username}``'s statement, built once over a bind parameter.
+_PROFILE_AND_PRIVACY_BY_USERNAME = (
+    select(Profile, PrivacySettings)
+    .join(PrivacySettings, PrivacySettings.user_id == Profile.user_id)
+    .where(Profile.username == bindparam("username"))
+)
 
 
 async def user_id_for_username(session: AsyncSession, username: str) -> uuid.UUID | None:

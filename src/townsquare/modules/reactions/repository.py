@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, delete, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import utcnow
@@ -25,13 +25,7 @@ async def counts_for(
     counts: dict[uuid.UUID, dict[str, int]] = {target_id: {} for target_id in ids}
     if not ids:
         return counts
-    rows = await session.execute(
-        select(ReactionCount.target_id, ReactionCount.type, ReactionCount.count).where(
-            ReactionCount.target_type == target_type,
-            ReactionCount.target_id.in_(ids),
-            ReactionCount.count > 0,
-        )
-    )
+    rows = await session.execute(_COUNTS, {"target_type": target_type, "ids": ids})
     for target_id, reaction_type, count in rows:
         counts[target_id][reaction_type] = count
     return counts
@@ -91,6 +85,25 @@ async def _add_counts(
         await upsert_add(session, ReactionCount, key, {"count": deltas[reaction_type]})
 
 
+# The write path's statements, built once over bind parameters (every reaction runs them).
+_MY_REACTION = select(Reaction.id, Reaction.type).where(
+    Reaction.target_type == bindparam("target_type"),
+    Reaction.target_id == bindparam("target_id"),
+    Reaction.user_id == bindparam("user_id"),
+)
+#: Compare-and-set of the type: only from the type read just before.
+_SWAP_TYPE = (
+    update(Reaction)
+    .where(Reaction.id == bindparam("reaction_id"), Reaction.type == bindparam("previous"))
+    .values(type=bindparam("new_type"), updated_at=bindparam("now"))
+)
+_COUNTS = select(ReactionCount.target_id, ReactionCount.type, ReactionCount.count).where(
+    ReactionCount.target_type == bindparam("target_type"),
+    ReactionCount.target_id.in_(bindparam("ids", expanding=True)),
+    ReactionCount.count > 0,
+)
+
+
 async def set_reaction(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -119,23 +132,15 @@ async def set_reaction(
         ):
             await _add_counts(session, target_type, target_id, {reaction_type: 1})
             return ReactionChange(previous=None, current=reaction_type)
-        existing = (
-            await session.execute(
-                select(Reaction.id, Reaction.type).where(
-                    _target(target_type, target_id), Reaction.user_id == user_id
-                )
-            )
-        ).first()
+        mine = {"target_type": target_type, "target_id": target_id, "user_id": user_id}
+        existing = (await session.execute(_MY_REACTION, mine)).first()
         if existing is None:
             continue  # removed meanwhile: insert again
         reaction_id, previous = existing
         if previous == reaction_type:
             return ReactionChange(previous=previous, current=reaction_type)
-        swapped = await session.execute(
-            update(Reaction)
-            .where(Reaction.id == reaction_id, Reaction.type == previous)
-            .values(type=reaction_type, updated_at=now)
-        )
+        swap = {"reaction_id": reaction_id, "previous": previous, "new_type": reaction_type}
+        swapped = await session.execute(_SWAP_TYPE, {**swap, "now": now})
         if swapped.rowcount:  # type: ignore[attr-defined]
             await _add_counts(session, target_type, target_id, {previous: -1, reaction_type: 1})
             return ReactionChange(previous=previous, current=reaction_type)
