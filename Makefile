@@ -1,6 +1,6 @@
 # Townsquare's front door. Needs only python3 (3.11+), pip and make.
 #   make run    set up and serve the API on http://127.0.0.1:8000 (docs at /docs)
-#   make test   set up and run the whole test suite
+#   make test   set up and run the whole test suite (make test-fast: without the slow parts)
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -17,11 +17,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint typecheck format check migrate clean bench bench-profile bench-cpu
+.PHONY: help install run test test-fast lint typecheck format check migrate clean bench bench-profile bench-cpu
 
 help:
 	@echo "make run        set up, migrate the SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run the test suite (SQLite; + PostgreSQL/Redis if configured)"
+	@echo "make test-fast  the same without the tests marked slow (e2e, faults, fuzz, properties)"
 	@echo "make lint       ruff;  make typecheck: mypy;  make check: both plus tests"
 	@echo "make migrate    apply migrations to TOWNSQUARE_DATABASE_URL"
 	@echo "make bench      load benchmark on local PostgreSQL + Redis and SQLite (BENCH_QUICK=1: smoke)"
@@ -45,8 +46,16 @@ migrate: install
 run: migrate
 	$(BIN)/townsquare serve --host $(HOST) --port $(PORT)
 
+# Both run on pytest-xdist workers (each with its own database, Redis prefix and ports):
+# TEST_WORKERS=0 runs in one process; PYTEST_ARGS adds options (PYTEST_ARGS="-x -k feed").
+TEST_WORKERS ?= 2
+TEST_XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS))
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(TEST_XDIST) $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest $(TEST_XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests migrations bench
