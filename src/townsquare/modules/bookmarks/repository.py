@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, String, cast, delete, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import new_id, utcnow
@@ -192,3 +193,16 @@ async def delete_collection_and_bookmarks(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- what presented posts show (registered with ``timeline.providers`` at start-up) -----------
+
+
+def bookmarked_state(params: Any) -> Select[Any]:
+    """Viewer state ``bookmarked``: the posts the viewer bookmarked."""
+    return select(
+        Bookmark.post_id,
+        literal_column("'bookmarked'", String),
+        cast(null(), String),
+        cast(null(), String),
+    ).where(Bookmark.owner_id == params.viewer_id, Bookmark.post_id.in_(params.post_ids))

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townsquare.kit.errors import ValidationFailed
 from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import (
-    Page,
     PageRequest,
     decode_cursor,
     encode_cursor,
@@ -41,7 +40,6 @@ from townsquare.modules.posts import repository as posts_repository
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post, Visibility
 from townsquare.modules.posts.repository import TimelineKey
-from townsquare.modules.posts.schemas import PostOut
 from townsquare.modules.profiles import service as profiles
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
@@ -96,13 +94,22 @@ async def _report_recovery(platform: Platform, store: RedisFeedStore) -> None:
 # --- reading
 
 
+@dataclass(frozen=True)
+class FeedPage:
+    """The posts of a page of the feed, in order, and the cursor after it; ``timeline``
+    presents them (the feed chooses the posts, the read side shows them)."""
+
+    items: list[Post]
+    next_cursor: str | None
+
+
 async def home_feed(
     session: AsyncSession,
     platform: Platform,
     viewer_id: uuid.UUID,
     order: FeedOrder,
     page: PageRequest,
-) -> Page[PostOut]:
+) -> FeedPage:
     """A page of the viewer's home feed. Calm mode always gets the chronological order."""
     now = utcnow()
     cursor = _decode(page.cursor)
@@ -120,13 +127,12 @@ async def home_feed(
 
 async def _page(
     session: AsyncSession, viewer_id: uuid.UUID, rows: list[Post], limit: int, now: datetime
-) -> Page[PostOut]:
+) -> FeedPage:
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = posts.timeline_cursor(rows[-1])
-    items = await posts.present_posts(session, viewer_id, rows, now)
-    return Page(items=items, next_cursor=next_cursor)
+    return FeedPage(items=rows, next_cursor=next_cursor)
 
 
 async def chronological_posts(
@@ -228,7 +234,7 @@ async def _ranked_page(
     now: datetime,
     limit: int,
     cursor: _RankedKey | None,
-) -> Page[PostOut]:
+) -> FeedPage:
     """Rank the newest ``feed_ranked_window`` posts as of the first page; page through them by
     (score, id); past the window, continue chronologically so no post is ever skipped."""
     as_of = cursor.as_of if cursor else now
@@ -248,10 +254,7 @@ async def _ranked_page(
         )
     elif len(window) == window_size:
         next_cursor = posts.timeline_cursor(window[-1])  # the ranked window is done
-    rows = [post for _, post in chosen]
-    return Page(
-        items=await posts.present_posts(session, viewer_id, rows, now), next_cursor=next_cursor
-    )
+    return FeedPage(items=[post for _, post in chosen], next_cursor=next_cursor)
 
 
 async def _score(

@@ -11,18 +11,24 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Select,
+    String,
     Uuid,
     and_,
     bindparam,
+    case,
+    cast,
     delete,
     exists,
     literal,
+    literal_column,
     not_,
+    null,
     or_,
     select,
     union_all,
@@ -43,6 +49,7 @@ from townsquare.modules.posts.models import (
     PostMention,
     PostRevision,
     PostStatus,
+    Visibility,
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social import repository as social
@@ -323,33 +330,45 @@ def published_before_clause(key: TimelineKey) -> ColumnElement[bool]:
     )
 
 
-def _after(key: TimelineKey | None) -> Select[Post]:
-    statement = select(Post)
-    if key is not None:
-        statement = statement.where(published_before_clause(key))
-    return statement
+@functools.cache
+def _author_page_statement(*, anonymous: bool, after: bool) -> Select[tuple[uuid.UUID, datetime]]:
+    """Built once per shape: (id, published_at) of the author's live posts the viewer may see."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    now: BindParameter[datetime] = bindparam("now")
+    statement = select(Post.id, Post.published_at).where(
+        Post.author_id == bindparam("author_id", type_=Uuid),
+        policy.live_clause(now),
+        policy.visible_posts_clause(viewer, now),
+    )
+    if after:
+        published_at: BindParameter[datetime] = bindparam("after_published_at")
+        after_id = bindparam("after_id", type_=Uuid)
+        statement = statement.where(
+            or_(
+                Post.published_at < published_at,
+                and_(Post.published_at == published_at, Post.id < after_id),
+            )
+        )
+    return statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(bindparam("limit"))
 
 
-async def list_visible_author_posts(
+async def list_visible_author_post_keys(
     session: AsyncSession,
     author_id: uuid.UUID,
     viewer_id: uuid.UUID | None,
     now: datetime,
     limit: int,
     after: TimelineKey | None,
-) -> list[Post]:
-    """The author's live posts the viewer may see, newest published first; ``limit`` rows."""
-    statement = (
-        _after(after)
-        .where(
-            Post.author_id == author_id,
-            policy.live_clause(now),
-            policy.visible_posts_clause(viewer_id, now),
-        )
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .limit(limit)
-    )
-    return list((await session.scalars(statement)).all())
+) -> list[Any]:
+    """(id, published_at) of the author's live posts the viewer may see, newest published
+    first; ``limit`` rows (Core rows: the read side presents them by id)."""
+    statement = _author_page_statement(anonymous=viewer_id is None, after=after is not None)
+    params: dict[str, Any] = {"author_id": author_id, "now": now, "limit": limit}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    if after is not None:
+        params["after_published_at"], params["after_id"] = after
+    return list(await session.execute(statement, params))
 
 
 def own_posts_statement(author_id: uuid.UUID, state: str) -> Select[Post]:
@@ -446,4 +465,173 @@ async def add_to_votes_count(session: AsyncSession, option_id: uuid.UUID, delta:
         .where(PollOption.id == option_id)
         .values(votes_count=PollOption.votes_count + delta)
         .execution_options(synchronize_session=False)
+    )
+
+
+# --- the read side's statements (presenting posts: ``timeline``) ------------------------------
+# Built once (bound parameters), Core columns rather than ORM entities: every page runs them.
+# The viewer-state providers answer rows of (post_id, kind, key, value) that ``timeline``
+# UNION ALLs with the other modules' into one statement per page (``timeline.providers``).
+
+_POSTS = Post.__table__
+_MEDIA = PostMedia.__table__
+_POLLS = Poll.__table__
+_OPTIONS = PollOption.__table__
+
+#: The columns a presented post shows (``view_count`` is not among them: it changes on every
+#: view and only the author sees it; it comes with the viewer's state).
+BODY_COLUMNS = (
+    "id",
+    "author_id",
+    "type",
+    "content",
+    "visibility",
+    "status",
+    "published_at",
+    "created_at",
+    "is_edited",
+    "edited_at",
+    "archived_at",
+    "deleted_at",
+    "location_name",
+    "latitude",
+    "longitude",
+    "link_url",
+    "allow_reactions",
+    "comment_permission",
+    "comment_count",
+    "share_count",
+    "shared_post_id",
+)
+_MEDIA_COLUMNS = (
+    "id",
+    "post_id",
+    "position",
+    "media_type",
+    "url",
+    "thumbnail_url",
+    "size_bytes",
+    "width",
+    "height",
+    "duration_seconds",
+    "alt_text",
+)
+
+
+@functools.cache
+def _bodies_statement() -> Select[tuple[object, ...]]:
+    sharing = _POSTS.alias("sharing")
+    share_ids = bindparam("share_ids", expanding=True, type_=Uuid)
+    return select(*(_POSTS.c[name] for name in BODY_COLUMNS)).where(
+        or_(
+            _POSTS.c.id.in_(bindparam("ids", expanding=True, type_=Uuid)),
+            _POSTS.c.id.in_(select(sharing.c.shared_post_id).where(sharing.c.id.in_(share_ids))),
+        )
+    )
+
+
+async def body_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    """The posts and the originals they share (one query), whatever their state: the
+    caller has applied the visibility policy to ``post_ids`` and checks the originals'."""
+    ids = list(post_ids)
+    return list(await session.execute(_bodies_statement(), {"ids": ids, "share_ids": ids}))
+
+
+@functools.cache
+def _media_statement() -> Select[tuple[object, ...]]:
+    return (
+        select(*(_MEDIA.c[name] for name in _MEDIA_COLUMNS))
+        .where(_MEDIA.c.post_id.in_(bindparam("ids", expanding=True, type_=Uuid)))
+        .order_by(_MEDIA.c.post_id, _MEDIA.c.position)
+    )
+
+
+async def media_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return list(await session.execute(_media_statement(), {"ids": list(post_ids)}))
+
+
+@functools.cache
+def _poll_statement() -> Select[tuple[object, ...]]:
+    return (
+        select(
+            _POLLS.c.post_id,
+            _POLLS.c.allows_multiple,
+            _POLLS.c.closes_at,
+            _OPTIONS.c.id.label("option_id"),
+            _OPTIONS.c.position,
+            _OPTIONS.c.text,
+            _OPTIONS.c.votes_count,
+        )
+        .join(_OPTIONS, _OPTIONS.c.post_id == _POLLS.c.post_id)
+        .where(_POLLS.c.post_id.in_(bindparam("ids", expanding=True, type_=Uuid)))
+        .order_by(_POLLS.c.post_id, _OPTIONS.c.position)
+    )
+
+
+async def poll_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return list(await session.execute(_poll_statement(), {"ids": list(post_ids)}))
+
+
+def _kind(name: str) -> ColumnElement[str]:
+    return literal_column(f"'{name}'", String)
+
+
+def _text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return cast(column, String)
+
+
+def _no_text() -> ColumnElement[str]:
+    return cast(null(), String)
+
+
+def poll_choices_state(params: Any) -> Select[Any]:
+    """Viewer state ``choice``: the options the viewer chose (key: option id, value: slot)."""
+    return select(
+        PollVote.post_id, _kind("choice"), _text(PollVote.option_id), _text(PollVote.slot)
+    ).where(PollVote.user_id == params.viewer_id, PollVote.post_id.in_(params.post_ids))
+
+
+def mentions_state(params: Any) -> Select[Any]:
+    """Viewer state ``mention``: linked mentions the viewer may see (not hidden, no block
+    either way); for anonymous viewers too."""
+    statement = select(
+        PostMention.post_id, _kind("mention"), _text(PostMention.user_id), _no_text()
+    ).where(
+        PostMention.post_id.in_(params.post_ids),
+        not_(profiles.hidden_clause(PostMention.user_id)),
+    )
+    if params.viewer_id is not None:
+        statement = statement.where(
+            not_(social.blocked_either_way_clause(params.viewer_id, PostMention.user_id))
+        )
+    return statement
+
+
+def audience_state(params: Any) -> Select[Any]:
+    """Viewer state ``audience``: the custom audience of the viewer's own custom posts."""
+    return (
+        select(PostAudience.post_id, _kind("audience"), _text(PostAudience.user_id), _no_text())
+        .join(Post, Post.id == PostAudience.post_id)
+        .where(
+            PostAudience.post_id.in_(params.post_ids),
+            Post.author_id == params.viewer_id,
+            Post.visibility == Visibility.CUSTOM,
+        )
+    )
+
+
+def views_state(params: Any) -> Select[Any]:
+    """Viewer state ``views``: the view count of the viewer's own posts (read from the row on
+    every request: views change on every GET, so they are kept out of the cached body)."""
+    return select(Post.id, _kind("views"), _no_text(), _text(Post.view_count)).where(
+        Post.id.in_(params.post_ids), Post.author_id == params.viewer_id
+    )
+
+
+def visible_state(params: Any) -> Select[Any]:
+    """Viewer state ``visible``: those of ``check_ids`` the visibility policy lets the viewer
+    see (value ``1`` when live, ``0`` for the author's own posts that are not)."""
+    live = case((policy.live_clause(params.now), "1"), else_="0")
+    return select(Post.id, _kind("visible"), _no_text(), _text(live)).where(
+        Post.id.in_(params.check_ids), policy.visible_posts_clause(params.viewer_id, params.now)
     )
