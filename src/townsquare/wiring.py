@@ -16,16 +16,24 @@ from townsquare.modules.feed import handlers as feed_handlers
 from townsquare.modules.messaging.tasks import purge_expired_messages
 from townsquare.modules.notifications import handlers as notifications_handlers
 from townsquare.modules.notifications.tasks import send_digests
+from townsquare.modules.posts import events as posts_events
 from townsquare.modules.posts import repository as posts_repository
 from townsquare.modules.posts.tasks import publish_due_posts
 from townsquare.modules.reactions import repository as reactions_repository
 from townsquare.modules.stream.service import purge_old_events
 from townsquare.modules.timeline import providers
+from townsquare.modules.topics import service as topics_service
 from townsquare.modules.topics.tasks import refresh_trending
 
 
 class Schedule(Protocol):
     def every(self, seconds: float, name: str, job: Job) -> None: ...
+
+
+def register_module_links() -> None:
+    """What lower modules call in higher ones without importing them, registered here."""
+    posts_events.listen_to_hashtags("topics", topics_service)
+    register_read_side()
 
 
 def register_read_side() -> None:
@@ -46,7 +54,7 @@ def register_read_side() -> None:
 
 
 def register_event_handlers(platform: Platform) -> None:
-    register_read_side()
+    register_module_links()
     accounts_handlers.register_handlers(platform.handlers, platform)
     feed_handlers.register_handlers(platform.handlers, platform)
     notifications_handlers.register_handlers(platform.handlers, platform)

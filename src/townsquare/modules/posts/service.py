@@ -60,7 +60,6 @@ from townsquare.modules.posts.schemas import (
 )
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social import service as social
-from townsquare.modules.topics import service as topics
 
 #: Mentions beyond the first 50 distinct usernames of a post are not linked.
 MAX_LINKED_MENTIONS = 50
@@ -362,7 +361,8 @@ async def _add_parts(
 async def _went_live(session: AsyncSession, post: Post, now: datetime) -> None:
     """A post was just published: count it, tag it, link its mentions, tell the others."""
     await social.adjust_posts_count(session, post.author_id, +1)
-    await topics.attach_post_topics(session, post.id, extract_hashtags(post.content))
+    for listener in events.hashtag_listeners():
+        await listener.attach_post_topics(session, post.id, extract_hashtags(post.content))
     await _link_mentions(session, post, now)
     record_event(session, events.POST_PUBLISHED, events.published(post))
 
@@ -505,7 +505,8 @@ async def _after_live_edit(
     audience_changed: bool,
 ) -> None:
     if content_changed:
-        await topics.replace_post_topics(session, post.id, extract_hashtags(post.content))
+        for listener in events.hashtag_listeners():
+            await listener.replace_post_topics(session, post.id, extract_hashtags(post.content))
     if content_changed or audience_changed:
         await _link_mentions(session, post, now)
     record_event(session, events.POST_EDITED, events.about(post))
@@ -636,7 +637,8 @@ async def delete_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid
         forget_presented(session, post.shared_post_id)
     if counted:
         await social.adjust_posts_count(session, post.author_id, -1)
-    await topics.detach_post_topics(session, post.id)
+    for listener in events.hashtag_listeners():
+        await listener.detach_post_topics(session, post.id)
     record_event(session, events.POST_DELETED, events.about(post))
 
 

@@ -27,8 +27,8 @@ from townsquare.kit.pagination import (
 )
 from townsquare.kit.text import MAX_TAG_LENGTH
 
-# posts.service calls this module's attach/detach and this module presents posts with it: the
-# two import each other as modules (not names), which Python resolves at call time.
+# Posts calls attach/replace/detach through its hashtag listeners (registered by wiring): posts
+# does not import topics.
 from townsquare.modules.posts import service as posts
 from townsquare.modules.topics import repository
 from townsquare.modules.topics.models import Topic
