@@ -27,4 +27,4 @@ _MOMENT = TypeAdapter(datetime)
 
 def json_moment(moment: datetime | None) -> str | None:
     """A datetime written exactly as the API's models write it (pydantic's JSON mode)."""
-    return None if moment is None else _MOMENT.dump_python(moment, mode="json")  # type: ignore[no-any-return]
+    return None if moment is None else _MOMENT.dump_python(moment, mode="json")

@@ -8,7 +8,6 @@ policy's public SQL clauses (``posts.policy``), the one rule every read path sha
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,20 +19,6 @@ from townsquare.kit.sql import insert_or_ignore
 from townsquare.modules.bookmarks.models import Bookmark, BookmarkCollection
 from townsquare.modules.posts import policy as posts_policy
 from townsquare.modules.posts.models import Post
-
-
-async def bookmarked_post_ids(
-    session: AsyncSession, owner_id: uuid.UUID, post_ids: Iterable[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of ``post_ids`` the owner bookmarked, in one query."""
-    ids = list(set(post_ids))
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(Bookmark.post_id).where(Bookmark.owner_id == owner_id, Bookmark.post_id.in_(ids))
-    )
-    return set(rows)
-
 
 # --- bookmarks --------------------------------------------------------------------------------
 
@@ -198,7 +183,7 @@ async def delete_collection_and_bookmarks(
 # --- what presented posts show (registered with ``timeline.providers`` at start-up) -----------
 
 
-def bookmarked_state(params: Any) -> Select[Any]:
+def bookmarked_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``bookmarked``: the posts the viewer bookmarked."""
     return select(
         Bookmark.post_id,

@@ -147,36 +147,7 @@ async def audience_of(session: AsyncSession, post_id: uuid.UUID) -> set[uuid.UUI
     return set(rows)
 
 
-async def audiences_for(
-    session: AsyncSession, post_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """The custom audience of each post (one query, even for no ids)."""
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    rows = await session.execute(
-        select(PostAudience.post_id, PostAudience.user_id)
-        .where(PostAudience.post_id.in_(list(post_ids)))
-        .order_by(PostAudience.post_id, PostAudience.user_id)
-    )
-    for post_id, user_id in rows:
-        found[post_id].append(user_id)
-    return found
-
-
 # --- what a page of posts shows (one query each)
-
-
-async def media_for(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[PostMedia]]:
-    found: dict[uuid.UUID, list[PostMedia]] = defaultdict(list)
-    rows = await session.scalars(
-        select(PostMedia)
-        .where(PostMedia.post_id.in_(post_ids))
-        .order_by(PostMedia.post_id, PostMedia.position)
-    )
-    for item in rows:
-        found[item.post_id].append(item)
-    return found
 
 
 async def polls_for(
@@ -209,55 +180,6 @@ async def votes_by(
     for post_id, option_id in rows:
         found[post_id].append(option_id)
     return found
-
-
-async def mentions_for(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID], viewer_id: uuid.UUID | None
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Linked mentions of the posts, leaving out users who are hidden or in a block with the
-    viewer (blocks hide both ways, in lists too)."""
-    statement = select(PostMention.post_id, PostMention.user_id).where(
-        PostMention.post_id.in_(post_ids), not_(profiles.hidden_clause(PostMention.user_id))
-    )
-    if viewer_id is not None:
-        statement = statement.where(
-            not_(social.blocked_either_way_clause(viewer_id, PostMention.user_id))
-        )
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    rows = await session.execute(statement.order_by(PostMention.post_id, PostMention.user_id))
-    for post_id, user_id in rows:
-        found[post_id].append(user_id)
-    return found
-
-
-async def get_live_visible_posts(
-    session: AsyncSession,
-    viewer_id: uuid.UUID | None,
-    post_ids: Iterable[uuid.UUID],
-    now: datetime,
-) -> dict[uuid.UUID, Post]:
-    """Those of the posts that are live and that the viewer may see, by id (one query, even
-    for no ids: a page costs the same queries whether or not it holds shares)."""
-    statement = _live_visible_posts_statement(anonymous=viewer_id is None)
-    params = {"post_ids": list(set(post_ids)), "now": now, "viewer_id": viewer_id}
-    rows = await session.scalars(statement, params)
-    return {post.id: post for post in rows}
-
-
-@functools.cache
-def _live_visible_posts_statement(*, anonymous: bool) -> Select[Post]:
-    """Built once per shape (every page of posts runs it; see ``feed.repository``)."""
-    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
-    now: BindParameter[datetime] = bindparam("now")
-    return (
-        select(Post)
-        .where(
-            Post.id.in_(bindparam("post_ids", expanding=True)),
-            policy.live_clause(now),
-            policy.visible_posts_clause(viewer, now),
-        )
-        .execution_options(populate_existing=True)
-    )
 
 
 # --- mentions
@@ -331,7 +253,7 @@ def published_before_clause(key: TimelineKey) -> ColumnElement[bool]:
 
 
 @functools.cache
-def _author_page_statement(*, anonymous: bool, after: bool) -> Select[tuple[uuid.UUID, datetime]]:
+def _author_page_statement(*, anonymous: bool, after: bool) -> Select[uuid.UUID, datetime | None]:
     """Built once per shape: (id, published_at) of the author's live posts the viewer may see."""
     viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
     now: BindParameter[datetime] = bindparam("now")
@@ -576,7 +498,7 @@ def _kind(name: str) -> ColumnElement[str]:
     return literal_column(f"'{name}'", String)
 
 
-def _text(column: ColumnElement[Any]) -> ColumnElement[str]:
+def _text(column: Any) -> ColumnElement[str]:
     return cast(column, String)
 
 
@@ -584,14 +506,14 @@ def _no_text() -> ColumnElement[str]:
     return cast(null(), String)
 
 
-def poll_choices_state(params: Any) -> Select[Any]:
+def poll_choices_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``choice``: the options the viewer chose (key: option id, value: slot)."""
     return select(
         PollVote.post_id, _kind("choice"), _text(PollVote.option_id), _text(PollVote.slot)
     ).where(PollVote.user_id == params.viewer_id, PollVote.post_id.in_(params.post_ids))
 
 
-def mentions_state(params: Any) -> Select[Any]:
+def mentions_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``mention``: linked mentions the viewer may see (not hidden, no block
     either way); for anonymous viewers too."""
     statement = select(
@@ -607,7 +529,7 @@ def mentions_state(params: Any) -> Select[Any]:
     return statement
 
 
-def audience_state(params: Any) -> Select[Any]:
+def audience_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``audience``: the custom audience of the viewer's own custom posts."""
     return (
         select(PostAudience.post_id, _kind("audience"), _text(PostAudience.user_id), _no_text())
@@ -620,7 +542,7 @@ def audience_state(params: Any) -> Select[Any]:
     )
 
 
-def views_state(params: Any) -> Select[Any]:
+def views_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``views``: the view count of the viewer's own posts (read from the row on
     every request: views change on every GET, so they are kept out of the cached body)."""
     return select(Post.id, _kind("views"), _no_text(), _text(Post.view_count)).where(
@@ -628,7 +550,7 @@ def views_state(params: Any) -> Select[Any]:
     )
 
 
-def visible_state(params: Any) -> Select[Any]:
+def visible_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``visible``: those of ``check_ids`` the visibility policy lets the viewer
     see (value ``1`` when live, ``0`` for the author's own posts that are not)."""
     live = case((policy.live_clause(params.now), "1"), else_="0")

@@ -204,7 +204,7 @@ def reacted_post_ids_statement(user_id: uuid.UUID, since: datetime) -> Select[uu
 # --- what presented posts show (registered with ``timeline.providers`` at start-up) -----------
 
 
-def viewer_reaction_state(params: Any) -> Select[Any]:
+def viewer_reaction_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Viewer state ``reaction``: the viewer's own reaction on each post (key: its type)."""
     return select(
         Reaction.target_id,
@@ -218,7 +218,7 @@ def viewer_reaction_state(params: Any) -> Select[Any]:
     )
 
 
-def reaction_counts_part(params: Any) -> Select[Any]:
+def reaction_counts_part(params: Any) -> Select[uuid.UUID, str, str, str]:
     """Body part ``reaction_count``: the posts' counts per type (key: type; 0 left out)."""
     return select(
         ReactionCount.target_id,

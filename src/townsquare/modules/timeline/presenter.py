@@ -168,7 +168,7 @@ async def _bodies(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.
         loaded = await _load_bodies(session, missing)
         if reads_only(session):  # a write's answer does not cache: reads fill the cache
             await remember(
-            session,
+                session,
                 {post_cache_key(post_id): body for post_id, body in loaded.items()},
                 ttls_of(session).post,
             )
@@ -245,9 +245,9 @@ def _body(
         edited_at=row.edited_at,
         archived_at=row.archived_at,
         deleted_at=row.deleted_at,
-        location=location,  # type: ignore[arg-type]
+        location=location,
         link_url=row.link_url,
-        media=media,  # type: ignore[arg-type]
+        media=media,
         poll=PollBody.model_validate(poll) if poll is not None else None,
         allow_reactions=row.allow_reactions,
         comment_permission=row.comment_permission,

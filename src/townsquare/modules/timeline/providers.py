@@ -17,6 +17,7 @@ static configuration, the same in every process, never request state.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,10 @@ from sqlalchemy import (
     select,
     union_all,
 )
+
+#: What a provider answers: rows of (post_id, kind, key, value).
+Rows = Select[uuid.UUID, str, str, str]
+Statement = CompoundSelect[uuid.UUID, str, str, str] | Rows
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,8 @@ class BodyParams:
     post_ids: BindParameter[object]
 
 
-ViewerStateProvider = Callable[[StateParams], Select[tuple[object, str, object, object]]]
-BodyPartProvider = Callable[[BodyParams], Select[tuple[object, str, object, object]]]
+ViewerStateProvider = Callable[[StateParams], Rows]
+BodyPartProvider = Callable[[BodyParams], Rows]
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class _Registered:
 
 _viewer_state: dict[str, _Registered] = {}
 _body_parts: dict[str, BodyPartProvider] = {}
-_statements: dict[str, CompoundSelect | Select[tuple[object, str, object, object]]] = {}
+_statements: dict[str, Statement] = {}
 
 
 def register_viewer_state(
@@ -85,14 +90,12 @@ def register_body_part(name: str, provider: BodyPartProvider) -> None:
     _statements.clear()
 
 
-def empty_rows() -> Select[tuple[object, str, object, object]]:
+def empty_rows() -> Rows:
     """No rows, of the right shape (a union with nothing registered still runs)."""
     return select(literal(None, Uuid), literal("", String), null(), null()).where(false())
 
 
-def viewer_state_statement(
-    *, anonymous: bool
-) -> CompoundSelect | Select[tuple[object, str, object, object]]:
+def viewer_state_statement(*, anonymous: bool) -> Statement:
     """The one statement of every registered provider (built once per shape)."""
     cache_key = "state:anonymous" if anonymous else "state:viewer"
     statement = _statements.get(cache_key)
@@ -113,7 +116,7 @@ def viewer_state_statement(
     return statement
 
 
-def body_parts_statement() -> CompoundSelect | Select[tuple[object, str, object, object]]:
+def body_parts_statement() -> Statement:
     statement = _statements.get("body")
     if statement is None:
         params = BodyParams(post_ids=bindparam("post_ids", expanding=True, type_=Uuid))
@@ -123,8 +126,8 @@ def body_parts_statement() -> CompoundSelect | Select[tuple[object, str, object,
 
 
 def _union(
-    parts: list[Select[tuple[object, str, object, object]]],
-) -> CompoundSelect | Select[tuple[object, str, object, object]]:
+    parts: list[Rows],
+) -> Statement:
     if not parts:
         return empty_rows()
     if len(parts) == 1:
