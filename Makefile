@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint typecheck format check migrate clean bench bench-profile
+.PHONY: help install run test lint typecheck format check migrate clean bench bench-profile bench-cpu
 
 help:
 	@echo "make run        set up, migrate the SQLite database, serve on http://$(HOST):$(PORT)"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint       ruff;  make typecheck: mypy;  make check: both plus tests"
 	@echo "make migrate    apply migrations to TOWNSQUARE_DATABASE_URL"
 	@echo "make bench      load benchmark on local PostgreSQL + Redis and SQLite (BENCH_QUICK=1: smoke)"
+	@echo "make bench-cpu  ms of CPU per request of the hot endpoints, PostgreSQL + Redis and SQLite"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -74,6 +75,13 @@ bench: install
 bench-profile: install
 	BENCH_PROFILE_SECONDS=$${BENCH_PROFILE_SECONDS:-20} BENCH_SCENARIOS=$${BENCH_SCENARIOS:-feed} \
 	BENCH_FANOUT_RUNS=$${BENCH_FANOUT_RUNS:-0} BENCH_SQLITE=$${BENCH_SQLITE:-0} $(BIN)/python -m bench
+
+# CPU per request (docs/performance.md, "CPU per request"): each hot endpoint, a few hundred
+# sequential keep-alive requests, CPU of every Townsquare process (jobs included) per request.
+# BENCH_CPU_BACKENDS=postgres,sqlite, BENCH_CPU_ENDPOINTS=feed,post,..., BENCH_CPU_REQUESTS=300,
+# BENCH_CPU_LABEL=before (bench/cpu.py lists them all). About 5 minutes.
+bench-cpu: install
+	$(BIN)/python -m bench.cpu
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
