@@ -98,8 +98,8 @@ async def list_bookmarks(
     next_cursor = None
     if len(rows) > page.limit:
         rows = rows[: page.limit]
-        next_cursor = encode_cursor({"id": str(rows[-1][0].id)})
-    return [bookmark for bookmark, _ in rows], next_cursor
+        next_cursor = encode_cursor({"id": str(rows[-1].id)})
+    return rows, next_cursor
 
 
 # --- collections ------------------------------------------------------------------------------

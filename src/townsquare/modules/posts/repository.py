@@ -557,3 +557,24 @@ def visible_state(params: Any) -> Select[uuid.UUID, str, str, str]:
     return select(Post.id, _kind("visible"), _no_text(), _text(live)).where(
         Post.id.in_(params.check_ids), policy.visible_posts_clause(params.viewer_id, params.now)
     )
+
+
+def visible_posts_statement(
+    viewer_id: policy.ViewerRef | None, now: policy.MomentRef
+) -> Select[uuid.UUID, datetime | None]:
+    """THE base statement of pages of posts other modules keep (topic pages, bookmarks):
+    ``(id, published_at)`` of the live posts the viewer may see. Join it as a subquery on
+    ``id`` and order by its columns: nobody but posts names the posts tables."""
+    return select(Post.id.label("id"), Post.published_at.label("published_at")).where(
+        policy.live_clause(now), policy.visible_posts_clause(viewer_id, now)
+    )
+
+
+def published_before(visible: Any, key: TimelineKey) -> ColumnElement[bool]:
+    """Rows of ``visible`` (a ``visible_posts_statement`` subquery) after ``key`` in
+    newest-published-first order."""
+    published_at, post_id = key
+    return or_(
+        visible.c.published_at < published_at,
+        and_(visible.c.published_at == published_at, visible.c.id < post_id),
+    )
