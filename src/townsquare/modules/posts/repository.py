@@ -66,9 +66,30 @@ async def get_visible_post(
     session: AsyncSession, viewer_id: uuid.UUID | None, post_id: uuid.UUID, now: datetime
 ) -> Post | None:
     """The post if the viewer may see it (the visibility policy's SQL filter), else None."""
-    return await session.scalar(
-        select(Post).where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
+    statement = _visible_post_statement(anonymous=viewer_id is None, for_update=False)
+    return await session.scalar(statement, _visible_post_params(viewer_id, post_id, now))
+
+
+@functools.cache
+def _visible_post_statement(*, anonymous: bool, for_update: bool) -> Select[Post]:
+    """Built once per shape (every gate on a post runs it): the policy with bound values."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    now: BindParameter[datetime] = bindparam("now")
+    statement = select(Post).where(
+        Post.id == bindparam("post_id", type_=Uuid), policy.visible_posts_clause(viewer, now)
     )
+    if for_update:
+        statement = statement.with_for_update(of=Post).execution_options(populate_existing=True)
+    return statement
+
+
+def _visible_post_params(
+    viewer_id: uuid.UUID | None, post_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"post_id": post_id, "now": now}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    return params
 
 
 async def viewers_who_may_see(
@@ -94,12 +115,8 @@ async def get_visible_post_for_update(
     """Like ``get_visible_post``, with the row locked until commit (PostgreSQL; SQLite's
     writers are serialized anyway) and fresh from the database, so concurrent state changes
     of one post queue instead of both acting on the state they read."""
-    return await session.scalar(
-        select(Post)
-        .where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
-        .with_for_update(of=Post)
-        .execution_options(populate_existing=True)
-    )
+    statement = _visible_post_statement(anonymous=False, for_update=True)
+    return await session.scalar(statement, _visible_post_params(viewer_id, post_id, now))
 
 
 async def add_to_counts(session: AsyncSession, post_id: uuid.UUID, **deltas: int) -> None:
