@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from tests.fixtures.cache import empty_cache
