@@ -282,3 +282,15 @@ class RedisCache:
 def _live(value: bytes | str | None) -> bytes | None:
     raw = value.encode() if isinstance(value, str) else value
     return None if raw == TOMBSTONE else raw
+
+
+def invalidated_here(session: AsyncSession) -> set[str]:
+    """The keys this transaction will invalidate at commit: a reader in the same transaction
+    must not trust the cache for them (it still holds the value from before the change)."""
+    stale: set[str] = session.info.get(_STALE, set())
+    return stale
+
+
+def reads_only(session: AsyncSession) -> bool:
+    """Whether the session's unit of work only reads (a GET): what it caches goes in at once."""
+    return bool(session.info.get(_READ_ONLY, False))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from townsquare.kit.auth import CurrentViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
+from townsquare.kit.responses import json_moment, json_response
 from townsquare.kit.web import SessionDep, UnitOfWorkRoute, limit_per_account
 from townsquare.modules.bookmarks import service
 from townsquare.modules.bookmarks.schemas import (
@@ -19,6 +20,7 @@ from townsquare.modules.bookmarks.schemas import (
     CollectionIn,
     CollectionOut,
 )
+from townsquare.modules.timeline import service as timeline
 
 router = APIRouter(
     route_class=UnitOfWorkRoute, tags=["bookmarks"], responses=problem_responses(401, 422)
@@ -82,7 +84,20 @@ async def list_my_bookmarks(
         ),
     ] = None,
 ) -> object:
-    return await service.list_bookmarks(session, viewer.user_id, collection, page)
+    bookmarks, next_cursor = await service.list_bookmarks(session, viewer.user_id, collection, page)
+    posts = await timeline.present_posts(session, viewer.user_id, [b.post_id for b in bookmarks])
+    by_id = {post["id"]: post for post in posts}
+    items = [
+        {
+            "id": str(bookmark.id),
+            "collection_id": str(bookmark.collection_id) if bookmark.collection_id else None,
+            "created_at": json_moment(bookmark.created_at),
+            "post": by_id[str(bookmark.post_id)],
+        }
+        for bookmark in bookmarks
+        if str(bookmark.post_id) in by_id
+    ]
+    return json_response(timeline.page_of(items, next_cursor))
 
 
 @router.get(

@@ -1,38 +1,23 @@
 """All SQL of bookmarks.
 
-The bookmarks list joins ``bookmarks`` to ``posts``: the posts module offers no list query over
-another module's rows, so the join is written here and filtered with the posts visibility
-policy's public SQL clauses (``posts.policy``), the one rule every read path shares.
+The bookmarks list joins ``bookmarks`` to posts' viewer-filtered base statement
+(``posts.repository.visible_posts_statement``): the visibility policy, the one rule every read
+path shares, and no naming of the posts tables here.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, String, cast, delete, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import new_id, utcnow
 from townsquare.kit.sql import insert_or_ignore
 from townsquare.modules.bookmarks.models import Bookmark, BookmarkCollection
-from townsquare.modules.posts import policy as posts_policy
-from townsquare.modules.posts.models import Post
-
-
-async def bookmarked_post_ids(
-    session: AsyncSession, owner_id: uuid.UUID, post_ids: Iterable[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of ``post_ids`` the owner bookmarked, in one query."""
-    ids = list(set(post_ids))
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(Bookmark.post_id).where(Bookmark.owner_id == owner_id, Bookmark.post_id.in_(ids))
-    )
-    return set(rows)
-
+from townsquare.modules.posts import repository as posts
 
 # --- bookmarks --------------------------------------------------------------------------------
 
@@ -95,8 +80,8 @@ DEFAULT_COLLECTION = "default"
 
 
 def _in_collection(
-    statement: Select[Bookmark, Post], collection: uuid.UUID | str | None
-) -> Select[Bookmark, Post]:
+    statement: Select[Bookmark], collection: uuid.UUID | str | None
+) -> Select[Bookmark]:
     if collection is None:
         return statement
     if collection == DEFAULT_COLLECTION:
@@ -111,26 +96,23 @@ async def list_visible_bookmarks(
     now: datetime,
     limit: int,
     before: uuid.UUID | None,
-) -> list[tuple[Bookmark, Post]]:
+) -> list[Bookmark]:
     """The owner's bookmarks of live posts they may still see, newest bookmark first.
 
     A post that became invisible (deleted, archived, audience narrowed, author blocked either
-    way or deactivated) is left out here, in SQL, so pages stay full.
+    way or deactivated) is left out here, in SQL (posts' base statement), so pages stay full.
     """
+    visible = posts.visible_posts_statement(owner_id, now).subquery("visible")
     statement = (
-        select(Bookmark, Post)
-        .join(Post, Post.id == Bookmark.post_id)
-        .where(
-            Bookmark.owner_id == owner_id,
-            posts_policy.live_clause(now),
-            posts_policy.visible_posts_clause(owner_id, now),
-        )
+        select(Bookmark)
+        .join(visible, visible.c.id == Bookmark.post_id)
+        .where(Bookmark.owner_id == owner_id)
     )
     statement = _in_collection(statement, collection)
     if before is not None:
         statement = statement.where(Bookmark.id < before)
     statement = statement.order_by(Bookmark.id.desc()).limit(limit)
-    return [(bookmark, post) for bookmark, post in await session.execute(statement)]
+    return list((await session.scalars(statement)).all())
 
 
 # --- collections ------------------------------------------------------------------------------
@@ -192,3 +174,16 @@ async def delete_collection_and_bookmarks(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- what presented posts show (registered with ``timeline.providers`` at start-up) -----------
+
+
+def bookmarked_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``bookmarked``: the posts the viewer bookmarked."""
+    return select(
+        Bookmark.post_id,
+        literal_column("'bookmarked'", String),
+        cast(null(), String),
+        cast(null(), String),
+    ).where(Bookmark.owner_id == params.viewer_id, Bookmark.post_id.in_(params.post_ids))

@@ -24,7 +24,7 @@ from townsquare.kit.pagination import (
 )
 from townsquare.modules.bookmarks import repository
 from townsquare.modules.bookmarks.models import Bookmark, BookmarkCollection
-from townsquare.modules.bookmarks.schemas import BookmarkedPostOut, CollectionOut
+from townsquare.modules.bookmarks.schemas import CollectionOut
 from townsquare.modules.posts import policy as posts_policy
 from townsquare.modules.posts import service as posts
 
@@ -83,9 +83,10 @@ def parse_collection_filter(value: str | None) -> uuid.UUID | str | None:
 
 async def list_bookmarks(
     session: AsyncSession, owner_id: uuid.UUID, collection: str | None, page: PageRequest
-) -> Page[BookmarkedPostOut]:
-    """My bookmarks (all, the default collection, or one collection), newest first, with the
-    posts as I see them now; posts I may no longer see are left out. Constant queries."""
+) -> tuple[list[Bookmark], str | None]:
+    """My bookmarks (all, the default collection, or one collection), newest first, of posts
+    I may still see (the others are left out), and the next cursor. Constant queries; the
+    endpoint has ``timeline`` present the posts."""
     wanted = parse_collection_filter(collection)
     if isinstance(wanted, uuid.UUID):
         await get_collection_or_404(session, owner_id, wanted)
@@ -97,18 +98,8 @@ async def list_bookmarks(
     next_cursor = None
     if len(rows) > page.limit:
         rows = rows[: page.limit]
-        next_cursor = encode_cursor({"id": str(rows[-1][0].id)})
-    presented = await posts.present_posts(session, owner_id, [post for _, post in rows], now)
-    items = [
-        BookmarkedPostOut(
-            id=bookmark.id,
-            collection_id=bookmark.collection_id,
-            created_at=bookmark.created_at,
-            post=post_out,
-        )
-        for (bookmark, _), post_out in zip(rows, presented, strict=True)
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+        next_cursor = encode_cursor({"id": str(rows[-1].id)})
+    return rows, next_cursor
 
 
 # --- collections ------------------------------------------------------------------------------

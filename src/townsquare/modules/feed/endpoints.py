@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from townsquare.kit.auth import CurrentViewer
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
+from townsquare.kit.responses import json_response
 from townsquare.kit.web import PlatformDep, SessionDep, UnitOfWorkRoute
 from townsquare.modules.feed import service
 from townsquare.modules.feed.schemas import FeedOrder
 from townsquare.modules.posts.schemas import PostOut
+from townsquare.modules.timeline import service as timeline
 
 router = APIRouter(tags=["feed"], route_class=UnitOfWorkRoute)
 
@@ -36,5 +38,7 @@ async def home_feed(
     platform: PlatformDep,
     page: Annotated[PageRequest, Depends(page_request)],
     order: Annotated[FeedOrder, Query(description="Order of the feed.")] = FeedOrder.CHRONOLOGICAL,
-) -> Page[PostOut]:
-    return await service.home_feed(session, platform, viewer.user_id, order, page)
+) -> Response:
+    found = await service.home_feed(session, platform, viewer.user_id, order, page)
+    items = await timeline.present_posts(session, viewer.user_id, found.post_ids)
+    return json_response(timeline.page_of(items, found.next_cursor))

@@ -34,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townsquare.kit.errors import ValidationFailed
 from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import (
-    Page,
     PageRequest,
     decode_cursor,
     encode_cursor,
@@ -57,7 +56,6 @@ from townsquare.modules.posts import repository as posts_repository
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Visibility
 from townsquare.modules.posts.repository import FeedPostRow, TimelineKey
-from townsquare.modules.posts.schemas import PostOut
 from townsquare.modules.profiles import service as profiles
 from townsquare.modules.reactions import repository as reactions
 from townsquare.modules.reactions.models import TargetType
@@ -137,14 +135,10 @@ async def home_feed(
     viewer_id: uuid.UUID,
     order: FeedOrder,
     page: PageRequest,
-) -> Page[PostOut]:
-    """A page of the viewer's home feed, presented. Calm mode always gets the chronological
-    order."""
-    now = utcnow()
-    ids = await home_page_ids(session, platform, viewer_id, order, page, now)
-    return Page(
-        items=await _present(session, viewer_id, ids.post_ids, now), next_cursor=ids.next_cursor
-    )
+) -> HomePageIds:
+    """A page of the viewer's home feed as ids (``timeline`` presents them). Calm mode always
+    gets the chronological order."""
+    return await home_page_ids(session, platform, viewer_id, order, page, utcnow())
 
 
 async def home_page_ids(
@@ -172,16 +166,6 @@ async def home_page_ids(
         rows = rows[: page.limit]
         next_cursor = _timeline_cursor(rows[-1])
     return HomePageIds(post_ids=[row.id for row in rows], next_cursor=next_cursor)
-
-
-async def _present(
-    session: AsyncSession, viewer_id: uuid.UUID, post_ids: list[uuid.UUID], now: datetime
-) -> list[PostOut]:
-    """The posts of a page as the viewer sees them (the posts module presents them)."""
-    found = await posts_repository.get_live_visible_posts(session, viewer_id, post_ids, now)
-    return await posts.present_posts(
-        session, viewer_id, [found[post_id] for post_id in post_ids if post_id in found], now
-    )
 
 
 def _timeline_cursor(last: FeedPostRow) -> str:

@@ -55,11 +55,13 @@ from townsquare.modules.messaging.schemas import (
 )
 from townsquare.modules.posts import service as posts
 from townsquare.modules.posts.models import Post
+from townsquare.modules.posts.schemas import PostOut
 from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.profiles import service as profiles_service
 from townsquare.modules.profiles.models import MessagePermission
 from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
+from townsquare.modules.timeline import presenter as timeline
 
 #: Mentions linked per message at most (the rest stay plain text).
 MAX_MENTIONS = 20
@@ -1035,9 +1037,11 @@ async def _views(
         )
     shared_ids = [m.shared_post_id for m in messages if m.shared_post_id is not None]
     shared = {
-        post.id: post
+        uuid.UUID(post["id"]): post
         for post in (
-            await posts.present_visible_posts(session, viewer_id, shared_ids) if shared_ids else []
+            await timeline.present_visible_posts(session, viewer_id, shared_ids)
+            if shared_ids
+            else []
         )
     }
     out = []
@@ -1060,7 +1064,9 @@ async def _views(
         if message.type is MessageType.SHARED_POST and message.deleted_at is None:
             post = shared.get(message.shared_post_id) if message.shared_post_id else None
             shared_post = SharedPostOut(
-                id=message.shared_post_id, unavailable=post is None, post=post
+                id=message.shared_post_id,
+                unavailable=post is None,
+                post=PostOut.model_validate(post) if post is not None else None,
             )
         deleted = message.deleted_at is not None
         out.append(

@@ -16,6 +16,7 @@ from townsquare.kit.auth import (
 )
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
+from townsquare.kit.responses import json_response
 from townsquare.kit.validation import NoNul
 from townsquare.kit.web import (
     ClientDep,
@@ -35,6 +36,7 @@ from townsquare.modules.posts.schemas import (
     ShareCreate,
     VoteRequest,
 )
+from townsquare.modules.timeline import service as timeline
 
 router = APIRouter(
     route_class=UnitOfWorkRoute, tags=["posts"], responses=problem_responses(401, 404, 422)
@@ -60,9 +62,10 @@ def _viewer_id(viewer: Viewer | None) -> uuid.UUID | None:
 async def create_post(
     body: PostCreate, viewer: CurrentAuthor, session: SessionDep, platform: PlatformDep
 ) -> object:
-    return await service.create_post(
+    post = await service.create_post(
         session, viewer.user_id, body, max_length=platform.settings.post_max_length
     )
+    return json_response(await timeline.present_post(session, viewer.user_id, post), 201)
 
 
 @router.get(
@@ -72,7 +75,7 @@ async def create_post(
     openapi_extra=OPTIONAL_AUTH_OPENAPI,
 )
 async def get_post(post_id: PostId, viewer: OptionalViewer, session: SessionDep) -> object:
-    return await service.get_post(session, _viewer_id(viewer), post_id)
+    return json_response(await timeline.get_post_or_404(session, _viewer_id(viewer), post_id))
 
 
 @router.patch(
@@ -88,13 +91,14 @@ async def edit_post(
     session: SessionDep,
     platform: PlatformDep,
 ) -> object:
-    return await service.edit_post(
+    post = await service.edit_post(
         session,
         viewer.user_id,
         post_id,
         body.changes(),
         max_length=platform.settings.post_max_length,
     )
+    return json_response(await timeline.present_post(session, viewer.user_id, post))
 
 
 @router.delete(
@@ -122,7 +126,8 @@ async def publish_post(
     body: Annotated[PublishRequest | None, Body()] = None,
 ) -> object:
     publish_at = body.publish_at if body is not None else None
-    return await service.publish_post(session, viewer.user_id, post_id, publish_at)
+    post = await service.publish_post(session, viewer.user_id, post_id, publish_at)
+    return json_response(await timeline.present_post(session, viewer.user_id, post))
 
 
 @router.post(
@@ -132,7 +137,8 @@ async def publish_post(
     responses=problem_responses(403, 409),
 )
 async def archive_post(post_id: PostId, viewer: CurrentViewer, session: SessionDep) -> object:
-    return await service.archive_post(session, viewer.user_id, post_id)
+    post = await service.archive_post(session, viewer.user_id, post_id)
+    return json_response(await timeline.present_post(session, viewer.user_id, post))
 
 
 @router.post(
@@ -142,7 +148,8 @@ async def archive_post(post_id: PostId, viewer: CurrentViewer, session: SessionD
     responses=problem_responses(403),
 )
 async def unarchive_post(post_id: PostId, viewer: CurrentViewer, session: SessionDep) -> object:
-    return await service.unarchive_post(session, viewer.user_id, post_id)
+    post = await service.unarchive_post(session, viewer.user_id, post_id)
+    return json_response(await timeline.present_post(session, viewer.user_id, post))
 
 
 @router.get(
@@ -172,13 +179,14 @@ async def share_post(
     platform: PlatformDep,
     body: Annotated[ShareCreate | None, Body()] = None,
 ) -> object:
-    return await service.share_post(
+    share = await service.share_post(
         session,
         viewer.user_id,
         post_id,
         body or ShareCreate(),
         max_length=platform.settings.post_max_length,
     )
+    return json_response(await timeline.present_post(session, viewer.user_id, share), 201)
 
 
 @router.get(
@@ -233,21 +241,23 @@ async def record_view(
 async def list_user_posts(
     username: Username, viewer: OptionalViewer, session: SessionDep, page: PageDep
 ) -> object:
-    return await service.list_author_posts(session, _viewer_id(viewer), username, page)
+    return json_response(
+        await timeline.list_author_posts(session, _viewer_id(viewer), username, page)
+    )
 
 
 @router.get("/me/drafts", response_model=Page[PostOut], summary="My drafts, newest first")
 async def list_my_drafts(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
-    return await service.list_own_posts(session, viewer.user_id, "draft", page)
+    return json_response(await timeline.list_own_posts(session, viewer.user_id, "draft", page))
 
 
 @router.get(
     "/me/scheduled", response_model=Page[PostOut], summary="My scheduled posts, newest first"
 )
 async def list_my_scheduled(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
-    return await service.list_own_posts(session, viewer.user_id, "scheduled", page)
+    return json_response(await timeline.list_own_posts(session, viewer.user_id, "scheduled", page))
 
 
 @router.get("/me/archive", response_model=Page[PostOut], summary="My archived posts")
 async def list_my_archive(viewer: CurrentViewer, session: SessionDep, page: PageDep) -> object:
-    return await service.list_own_posts(session, viewer.user_id, "archived", page)
+    return json_response(await timeline.list_own_posts(session, viewer.user_id, "archived", page))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.modules.posts.models import Post
 
@@ -48,3 +50,33 @@ def shared(share: Post, original: Post) -> dict[str, Any]:
 
 def mentioned(post: Post, user_id: uuid.UUID) -> dict[str, Any]:
     return {"post_id": str(post.id), "author_id": str(post.author_id), "user_id": str(user_id)}
+
+
+# --- in-transaction listeners: hashtags ----------------------------------------------------
+# Topics keep the links between posts and their hashtags, in the same transaction as the post
+# (a topic page shows a new post at once, and counts move with the row they count). Posts does
+# not import topics: the listener registers at start-up (``townsquare.wiring``).
+
+
+class HashtagListener(Protocol):
+    async def attach_post_topics(
+        self, session: AsyncSession, post_id: uuid.UUID, tags: list[str]
+    ) -> None: ...
+
+    async def replace_post_topics(
+        self, session: AsyncSession, post_id: uuid.UUID, tags: list[str]
+    ) -> None: ...
+
+    async def detach_post_topics(self, session: AsyncSession, post_id: uuid.UUID) -> None: ...
+
+
+_hashtag_listeners: dict[str, HashtagListener] = {}
+
+
+def listen_to_hashtags(name: str, listener: HashtagListener) -> None:
+    """Register (or replace) ``listener`` under ``name``."""
+    _hashtag_listeners[name] = listener
+
+
+def hashtag_listeners() -> list[HashtagListener]:
+    return list(_hashtag_listeners.values())

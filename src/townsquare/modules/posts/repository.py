@@ -11,21 +11,26 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
     Select,
+    String,
     Subquery,
     Uuid,
     and_,
     bindparam,
+    case,
+    cast,
     delete,
     exists,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -64,9 +69,30 @@ async def get_visible_post(
     session: AsyncSession, viewer_id: uuid.UUID | None, post_id: uuid.UUID, now: datetime
 ) -> Post | None:
     """The post if the viewer may see it (the visibility policy's SQL filter), else None."""
-    return await session.scalar(
-        select(Post).where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
+    statement = _visible_post_statement(anonymous=viewer_id is None, for_update=False)
+    return await session.scalar(statement, _visible_post_params(viewer_id, post_id, now))
+
+
+@functools.cache
+def _visible_post_statement(*, anonymous: bool, for_update: bool) -> Select[Post]:
+    """Built once per shape (every gate on a post runs it): the policy with bound values."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    now: BindParameter[datetime] = bindparam("now")
+    statement = select(Post).where(
+        Post.id == bindparam("post_id", type_=Uuid), policy.visible_posts_clause(viewer, now)
     )
+    if for_update:
+        statement = statement.with_for_update(of=Post).execution_options(populate_existing=True)
+    return statement
+
+
+def _visible_post_params(
+    viewer_id: uuid.UUID | None, post_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"post_id": post_id, "now": now}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    return params
 
 
 async def viewers_who_may_see(
@@ -92,12 +118,8 @@ async def get_visible_post_for_update(
     """Like ``get_visible_post``, with the row locked until commit (PostgreSQL; SQLite's
     writers are serialized anyway) and fresh from the database, so concurrent state changes
     of one post queue instead of both acting on the state they read."""
-    return await session.scalar(
-        select(Post)
-        .where(Post.id == post_id, policy.visible_posts_clause(viewer_id, now))
-        .with_for_update(of=Post)
-        .execution_options(populate_existing=True)
-    )
+    statement = _visible_post_statement(anonymous=False, for_update=True)
+    return await session.scalar(statement, _visible_post_params(viewer_id, post_id, now))
 
 
 async def add_to_counts(session: AsyncSession, post_id: uuid.UUID, **deltas: int) -> None:
@@ -145,36 +167,7 @@ async def audience_of(session: AsyncSession, post_id: uuid.UUID) -> set[uuid.UUI
     return set(rows)
 
 
-async def audiences_for(
-    session: AsyncSession, post_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """The custom audience of each post (one query, even for no ids)."""
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    rows = await session.execute(
-        select(PostAudience.post_id, PostAudience.user_id)
-        .where(PostAudience.post_id.in_(list(post_ids)))
-        .order_by(PostAudience.post_id, PostAudience.user_id)
-    )
-    for post_id, user_id in rows:
-        found[post_id].append(user_id)
-    return found
-
-
 # --- what a page of posts shows (one query each)
-
-
-async def media_for(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[PostMedia]]:
-    found: dict[uuid.UUID, list[PostMedia]] = defaultdict(list)
-    rows = await session.scalars(
-        select(PostMedia)
-        .where(PostMedia.post_id.in_(post_ids))
-        .order_by(PostMedia.post_id, PostMedia.position)
-    )
-    for item in rows:
-        found[item.post_id].append(item)
-    return found
 
 
 async def polls_for(
@@ -207,63 +200,6 @@ async def votes_by(
     for post_id, option_id in rows:
         found[post_id].append(option_id)
     return found
-
-
-async def mentions_for(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID], viewer_id: uuid.UUID | None
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Linked mentions of the posts, leaving out the users the viewer may not see (the people
-    policy: hidden, or in a block with the viewer)."""
-    statement = _mentions_statement(anonymous=viewer_id is None)
-    params = {"post_ids": list(post_ids), "viewer_id": viewer_id}
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for post_id, user_id in await session.execute(statement, params):
-        found[post_id].append(user_id)
-    return found
-
-
-@functools.cache
-def _mentions_statement(*, anonymous: bool) -> Select[uuid.UUID, uuid.UUID]:
-    """Built once per shape (every page of posts runs it)."""
-    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
-    return (
-        select(PostMention.post_id, PostMention.user_id)
-        .where(
-            PostMention.post_id.in_(bindparam("post_ids", expanding=True)),
-            people.visible_person_clause(viewer, PostMention.user_id),
-        )
-        .order_by(PostMention.post_id, PostMention.user_id)
-    )
-
-
-async def get_live_visible_posts(
-    session: AsyncSession,
-    viewer_id: uuid.UUID | None,
-    post_ids: Iterable[uuid.UUID],
-    now: datetime,
-) -> dict[uuid.UUID, Post]:
-    """Those of the posts that are live and that the viewer may see, by id (one query, even
-    for no ids: a page costs the same queries whether or not it holds shares)."""
-    statement = _live_visible_posts_statement(anonymous=viewer_id is None)
-    params = {"post_ids": list(set(post_ids)), "now": now, "viewer_id": viewer_id}
-    rows = await session.scalars(statement, params)
-    return {post.id: post for post in rows}
-
-
-@functools.cache
-def _live_visible_posts_statement(*, anonymous: bool) -> Select[Post]:
-    """Built once per shape (every page of posts runs it; see ``feed.repository``)."""
-    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
-    now: BindParameter[datetime] = bindparam("now")
-    return (
-        select(Post)
-        .where(
-            Post.id.in_(bindparam("post_ids", expanding=True)),
-            policy.live_clause(now),
-            policy.visible_posts_clause(viewer, now),
-        )
-        .execution_options(populate_existing=True)
-    )
 
 
 # --- mentions
@@ -332,33 +268,45 @@ def published_before_clause(key: TimelineKey) -> ColumnElement[bool]:
     )
 
 
-def _after(key: TimelineKey | None) -> Select[Post]:
-    statement = select(Post)
-    if key is not None:
-        statement = statement.where(published_before_clause(key))
-    return statement
+@functools.cache
+def _author_page_statement(*, anonymous: bool, after: bool) -> Select[uuid.UUID, datetime | None]:
+    """Built once per shape: (id, published_at) of the author's live posts the viewer may see."""
+    viewer = None if anonymous else bindparam("viewer_id", type_=Uuid)
+    now: BindParameter[datetime] = bindparam("now")
+    statement = select(Post.id, Post.published_at).where(
+        Post.author_id == bindparam("author_id", type_=Uuid),
+        policy.live_clause(now),
+        policy.visible_posts_clause(viewer, now),
+    )
+    if after:
+        published_at: BindParameter[datetime] = bindparam("after_published_at")
+        after_id = bindparam("after_id", type_=Uuid)
+        statement = statement.where(
+            or_(
+                Post.published_at < published_at,
+                and_(Post.published_at == published_at, Post.id < after_id),
+            )
+        )
+    return statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(bindparam("limit"))
 
 
-async def list_visible_author_posts(
+async def list_visible_author_post_keys(
     session: AsyncSession,
     author_id: uuid.UUID,
     viewer_id: uuid.UUID | None,
     now: datetime,
     limit: int,
     after: TimelineKey | None,
-) -> list[Post]:
-    """The author's live posts the viewer may see, newest published first; ``limit`` rows."""
-    statement = (
-        _after(after)
-        .where(
-            Post.author_id == author_id,
-            policy.live_clause(now),
-            policy.visible_posts_clause(viewer_id, now),
-        )
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .limit(limit)
-    )
-    return list((await session.scalars(statement)).all())
+) -> list[Any]:
+    """(id, published_at) of the author's live posts the viewer may see, newest published
+    first; ``limit`` rows (Core rows: the read side presents them by id)."""
+    statement = _author_page_statement(anonymous=viewer_id is None, after=after is not None)
+    params: dict[str, Any] = {"author_id": author_id, "now": now, "limit": limit}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    if after is not None:
+        params["after_published_at"], params["after_id"] = after
+    return list(await session.execute(statement, params))
 
 
 def own_posts_statement(author_id: uuid.UUID, state: str) -> Select[Post]:
@@ -543,3 +491,189 @@ async def count_by_author(
         .group_by(Post.author_id)
     )
     return {author_id: int(count) for author_id, count in rows}
+
+
+# --- the read side's statements (presenting posts: ``timeline``) ------------------------------
+# Built once (bound parameters), Core columns rather than ORM entities: every page runs them.
+# The viewer-state providers answer rows of (post_id, kind, key, value) that ``timeline``
+# UNION ALLs with the other modules' into one statement per page (``timeline.providers``).
+
+_POSTS = Post.__table__
+_MEDIA = PostMedia.__table__
+_POLLS = Poll.__table__
+_OPTIONS = PollOption.__table__
+
+#: The columns a presented post shows (``view_count`` is not among them: it changes on every
+#: view and only the author sees it; it comes with the viewer's state).
+BODY_COLUMNS = (
+    "id",
+    "author_id",
+    "type",
+    "content",
+    "visibility",
+    "status",
+    "published_at",
+    "created_at",
+    "is_edited",
+    "edited_at",
+    "archived_at",
+    "deleted_at",
+    "location_name",
+    "latitude",
+    "longitude",
+    "link_url",
+    "allow_reactions",
+    "comment_permission",
+    "comment_count",
+    "share_count",
+    "shared_post_id",
+)
+_MEDIA_COLUMNS = (
+    "id",
+    "post_id",
+    "position",
+    "media_type",
+    "url",
+    "thumbnail_url",
+    "size_bytes",
+    "width",
+    "height",
+    "duration_seconds",
+    "alt_text",
+)
+
+
+@functools.cache
+def _bodies_statement() -> Select[tuple[object, ...]]:
+    sharing = _POSTS.alias("sharing")
+    share_ids = bindparam("share_ids", expanding=True, type_=Uuid)
+    return select(*(_POSTS.c[name] for name in BODY_COLUMNS)).where(
+        or_(
+            _POSTS.c.id.in_(bindparam("ids", expanding=True, type_=Uuid)),
+            _POSTS.c.id.in_(select(sharing.c.shared_post_id).where(sharing.c.id.in_(share_ids))),
+        )
+    )
+
+
+async def body_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    """The posts and the originals they share (one query), whatever their state: the
+    caller has applied the visibility policy to ``post_ids`` and checks the originals'."""
+    ids = list(post_ids)
+    return list(await session.execute(_bodies_statement(), {"ids": ids, "share_ids": ids}))
+
+
+@functools.cache
+def _media_statement() -> Select[tuple[object, ...]]:
+    return (
+        select(*(_MEDIA.c[name] for name in _MEDIA_COLUMNS))
+        .where(_MEDIA.c.post_id.in_(bindparam("ids", expanding=True, type_=Uuid)))
+        .order_by(_MEDIA.c.post_id, _MEDIA.c.position)
+    )
+
+
+async def media_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return list(await session.execute(_media_statement(), {"ids": list(post_ids)}))
+
+
+@functools.cache
+def _poll_statement() -> Select[tuple[object, ...]]:
+    return (
+        select(
+            _POLLS.c.post_id,
+            _POLLS.c.allows_multiple,
+            _POLLS.c.closes_at,
+            _OPTIONS.c.id.label("option_id"),
+            _OPTIONS.c.position,
+            _OPTIONS.c.text,
+            _OPTIONS.c.votes_count,
+        )
+        .join(_OPTIONS, _OPTIONS.c.post_id == _POLLS.c.post_id)
+        .where(_POLLS.c.post_id.in_(bindparam("ids", expanding=True, type_=Uuid)))
+        .order_by(_POLLS.c.post_id, _OPTIONS.c.position)
+    )
+
+
+async def poll_rows(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return list(await session.execute(_poll_statement(), {"ids": list(post_ids)}))
+
+
+def _kind(name: str) -> ColumnElement[str]:
+    return literal_column(f"'{name}'", String)
+
+
+def _text(column: Any) -> ColumnElement[str]:
+    return cast(column, String)
+
+
+def _no_text() -> ColumnElement[str]:
+    return cast(null(), String)
+
+
+def poll_choices_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``choice``: the options the viewer chose (key: option id, value: slot)."""
+    return select(
+        PollVote.post_id, _kind("choice"), _text(PollVote.option_id), _text(PollVote.slot)
+    ).where(PollVote.user_id == params.viewer_id, PollVote.post_id.in_(params.post_ids))
+
+
+def mentions_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``mention``: linked mentions the viewer may see (not hidden, no block
+    either way); for anonymous viewers too."""
+    statement = select(
+        PostMention.post_id, _kind("mention"), _text(PostMention.user_id), _no_text()
+    ).where(
+        PostMention.post_id.in_(params.post_ids),
+        people.visible_person_clause(params.viewer_id, PostMention.user_id),
+    )
+    return statement
+
+
+def audience_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``audience``: the custom audience of the viewer's own custom posts."""
+    return (
+        select(PostAudience.post_id, _kind("audience"), _text(PostAudience.user_id), _no_text())
+        .join(Post, Post.id == PostAudience.post_id)
+        .where(
+            PostAudience.post_id.in_(params.post_ids),
+            Post.author_id == params.viewer_id,
+            Post.visibility == Visibility.CUSTOM,
+        )
+    )
+
+
+def views_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``views``: the view count of the viewer's own posts (read from the row on
+    every request: views change on every GET, so they are kept out of the cached body)."""
+    return select(Post.id, _kind("views"), _no_text(), _text(Post.view_count)).where(
+        Post.id.in_(params.post_ids), Post.author_id == params.viewer_id
+    )
+
+
+def visible_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``visible``: those of ``check_ids`` the visibility policy lets the viewer
+    see (value ``1`` when live, ``0`` for the author's own posts that are not)."""
+    live = case((policy.live_clause(params.now), "1"), else_="0")
+    return select(Post.id, _kind("visible"), _no_text(), _text(live)).where(
+        Post.id.in_(params.check_ids), policy.visible_posts_clause(params.viewer_id, params.now)
+    )
+
+
+def visible_posts_statement(
+    viewer_id: policy.ViewerRef | None, now: policy.MomentRef
+) -> Select[uuid.UUID, datetime | None]:
+    """THE base statement of pages of posts other modules keep (topic pages, bookmarks):
+    ``(id, published_at)`` of the live posts the viewer may see. Join it as a subquery on
+    ``id`` and order by its columns: nobody but posts names the posts tables."""
+    return select(Post.id.label("id"), Post.published_at.label("published_at")).where(
+        policy.live_clause(now), policy.visible_posts_clause(viewer_id, now)
+    )
+
+
+def published_before(visible: Any, key: TimelineKey) -> ColumnElement[bool]:
+    """Rows of ``visible`` (a ``visible_posts_statement`` subquery) after ``key`` in
+    newest-published-first order."""
+    published_at, post_id = key
+    return or_(
+        visible.c.published_at < published_at,
+        and_(visible.c.published_at == published_at, visible.c.id < post_id),
+    )

@@ -6,8 +6,7 @@ not deleted posts: every transition that enters or leaves that set changes it by
 locked for the transition, so concurrent requests cannot count a change twice.
 
 For other modules: ``get_visible_post_or_404`` (gate before touching a post),
-``present_posts`` (render a page of posts for a viewer in constant queries),
-``present_visible_posts`` (the same, for ids, dropping those the viewer may not see),
+``forget_presented`` (a change to what a presented post shows: its cached body is stale),
 ``adjust_comment_count`` and ``may_comment``-style facts are on the returned ``Post``
 (``comment_permission``, ``allow_reactions``, ``author_id``).
 """
@@ -19,13 +18,12 @@ import hmac
 import ipaddress
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townsquare.kit.cache import invalidate_after_commit, recall, remember, ttls_of
+from townsquare.kit.cache import invalidate_after_commit
 from townsquare.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from townsquare.kit.events import record_event
 from townsquare.kit.models import utcnow
@@ -39,7 +37,6 @@ from townsquare.kit.pagination import (
 )
 from townsquare.kit.platform import Platform
 from townsquare.kit.text import extract_hashtags, extract_mentions
-from townsquare.modules.bookmarks import repository as bookmarks
 from townsquare.modules.posts import events, policy, repository
 from townsquare.modules.posts.models import (
     MediaType,
@@ -53,28 +50,17 @@ from townsquare.modules.posts.models import (
     Visibility,
 )
 from townsquare.modules.posts.schemas import (
-    EmbeddedPostOut,
-    LocationOut,
     MediaIn,
-    MediaOut,
     PollIn,
     PollOptionOut,
     PollOut,
     PostCreate,
-    PostOut,
     RevisionOut,
     ShareCreate,
-    UnavailablePost,
-    UserRef,
 )
 from townsquare.modules.profiles import repository as profiles
-from townsquare.modules.profiles import service as profiles_service
-from townsquare.modules.profiles.schemas import PersonCard
-from townsquare.modules.reactions import repository as reactions
-from townsquare.modules.reactions.models import TargetType
 from townsquare.modules.social import policy as people
 from townsquare.modules.social import service as social
-from townsquare.modules.topics import service as topics
 
 #: Mentions beyond the first 50 distinct usernames of a post are not linked.
 MAX_LINKED_MENTIONS = 50
@@ -135,13 +121,7 @@ async def get_visible_post_or_404(
 
 async def adjust_comment_count(session: AsyncSession, post_id: uuid.UUID, delta: int) -> None:
     await repository.add_to_counts(session, post_id, comment_count=delta)
-
-
-async def get_post(
-    session: AsyncSession, viewer_id: uuid.UUID | None, post_id: uuid.UUID
-) -> PostOut:
-    post = await get_visible_post_or_404(session, viewer_id, post_id)
-    return (await present_posts(session, viewer_id, [post]))[0]
+    forget_presented(session, post_id)
 
 
 async def _own_post_for_update(
@@ -289,7 +269,7 @@ async def resolve_audience(
 
 async def create_post(
     session: AsyncSession, author_id: uuid.UUID, body: PostCreate, *, max_length: int
-) -> PostOut:
+) -> Post:
     now = utcnow()
     check_content(body.content, max_length=max_length, may_be_empty=bool(body.media or body.poll))
     check_media(body.type, [item.media_type for item in body.media])
@@ -320,7 +300,7 @@ async def create_post(
     await _add_parts(session, post, body.media, body.poll, audience)
     if status is PostStatus.PUBLISHED:
         await _went_live(session, post, now)
-    return (await present_posts(session, author_id, [post], now))[0]
+    return post
 
 
 def _initial_status(body: PostCreate, now: datetime) -> PostStatus:
@@ -385,7 +365,8 @@ async def _add_parts(
 async def _went_live(session: AsyncSession, post: Post, now: datetime) -> None:
     """A post was just published: count it, tag it, link its mentions, tell the others."""
     await social.adjust_posts_count(session, post.author_id, +1)
-    await topics.attach_post_topics(session, post.id, extract_hashtags(post.content))
+    for listener in events.hashtag_listeners():
+        await listener.attach_post_topics(session, post.id, extract_hashtags(post.content))
     await _link_mentions(session, post, now)
     record_event(session, events.POST_PUBLISHED, events.published(post))
 
@@ -449,7 +430,7 @@ async def edit_post(
     changes: dict[str, Any],
     *,
     max_length: int,
-) -> PostOut:
+) -> Post:
     """Change the author's post. A published post keeps its previous text as a revision."""
     now = utcnow()
     post = await _own_post_for_update(session, viewer_id, post_id, now)
@@ -476,7 +457,8 @@ async def edit_post(
     await session.flush()
     if policy.is_live(post, now):
         await _after_live_edit(session, post, now, content_changed, audience_changed)
-    return (await present_posts(session, viewer_id, [post], now))[0]
+    forget_presented(session, post.id)
+    return post
 
 
 def _check_edited_shape(post: Post, merged: dict[str, Any], max_length: int) -> None:
@@ -527,7 +509,8 @@ async def _after_live_edit(
     audience_changed: bool,
 ) -> None:
     if content_changed:
-        await topics.replace_post_topics(session, post.id, extract_hashtags(post.content))
+        for listener in events.hashtag_listeners():
+            await listener.replace_post_topics(session, post.id, extract_hashtags(post.content))
     if content_changed or audience_changed:
         await _link_mentions(session, post, now)
     record_event(session, events.POST_EDITED, events.about(post))
@@ -571,7 +554,7 @@ async def publish_post(
     viewer_id: uuid.UUID,
     post_id: uuid.UUID,
     publish_at: datetime | None,
-) -> PostOut:
+) -> Post:
     """Publish a draft or scheduled post now, or (re)schedule it for ``publish_at``."""
     now = utcnow()
     post = await _own_post_for_update(session, viewer_id, post_id, now)
@@ -587,12 +570,14 @@ async def publish_post(
         await session.flush()
     else:
         await _publish(session, post, now)
-    return (await present_posts(session, viewer_id, [post], now))[0]
+    forget_presented(session, post.id)
+    return post
 
 
 async def _publish(session: AsyncSession, post: Post, now: datetime) -> None:
     post.status, post.published_at = PostStatus.PUBLISHED, now
     await session.flush()
+    forget_presented(session, post.id)
     await _went_live(session, post, now)
 
 
@@ -616,7 +601,7 @@ async def publish_if_due(session: AsyncSession, post_id: uuid.UUID, now: datetim
     return True
 
 
-async def archive_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID) -> PostOut:
+async def archive_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID) -> Post:
     """Hide a published post from everybody but its author (idempotent)."""
     now = utcnow()
     post = await _own_post_for_update(session, viewer_id, post_id, now)
@@ -626,12 +611,11 @@ async def archive_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uui
         post.archived_at = now
         await session.flush()
         await social.adjust_posts_count(session, post.author_id, -1)
-    return (await present_posts(session, viewer_id, [post], now))[0]
+    forget_presented(session, post.id)
+    return post
 
 
-async def unarchive_post(
-    session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID
-) -> PostOut:
+async def unarchive_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID) -> Post:
     """Show an archived post again (idempotent)."""
     now = utcnow()
     post = await _own_post_for_update(session, viewer_id, post_id, now)
@@ -639,7 +623,8 @@ async def unarchive_post(
         post.archived_at = None
         await session.flush()
         await social.adjust_posts_count(session, post.author_id, +1)
-    return (await present_posts(session, viewer_id, [post], now))[0]
+    forget_presented(session, post.id)
+    return post
 
 
 async def delete_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid.UUID) -> None:
@@ -650,11 +635,14 @@ async def delete_post(session: AsyncSession, viewer_id: uuid.UUID, post_id: uuid
     post.deleted_at = now
     await session.flush()
     # The original's counter first, then the author's: the order a share takes them in.
+    forget_presented(session, post.id)
     if post.shared_post_id is not None:
         await repository.add_to_counts(session, post.shared_post_id, share_count=-1)
+        forget_presented(session, post.shared_post_id)
     if counted:
         await social.adjust_posts_count(session, post.author_id, -1)
-    await topics.detach_post_topics(session, post.id)
+    for listener in events.hashtag_listeners():
+        await listener.detach_post_topics(session, post.id)
     record_event(session, events.POST_DELETED, events.about(post))
 
 
@@ -668,7 +656,7 @@ async def share_post(
     body: ShareCreate,
     *,
     max_length: int,
-) -> PostOut:
+) -> Post:
     """Share a post the viewer may see (a share of a share shares its original)."""
     now = utcnow()
     original = await _shareable_original(session, viewer_id, post_id, now)
@@ -691,7 +679,8 @@ async def share_post(
     await repository.add_to_counts(session, original.id, share_count=+1)
     await _went_live(session, share, now)
     record_event(session, events.POST_SHARED, events.shared(share, original))
-    return (await present_posts(session, viewer_id, [share], now))[0]
+    forget_presented(session, original.id)
+    return share
 
 
 async def _shareable_original(
@@ -747,7 +736,7 @@ async def _replace_votes(
     for option_id in sorted(deltas):
         if deltas[option_id]:
             await repository.add_to_votes_count(session, option_id, deltas[option_id])
-    invalidate_after_commit(session, post_cache_key(poll.post_id))
+    forget_presented(session, poll.post_id)
 
 
 def _check_choice(
@@ -860,24 +849,7 @@ def view_source(secret_key: str, ip: str) -> str:
 # --- lists
 
 
-async def list_author_posts(
-    session: AsyncSession, viewer_id: uuid.UUID | None, username: str, page: PageRequest
-) -> Page[PostOut]:
-    """A profile's timeline: the author's live posts the viewer may see, newest first."""
-    now = utcnow()
-    author_id = await _author_or_404(session, viewer_id, username)
-    after = decode_timeline_cursor(page.cursor) if page.cursor else None
-    rows = await repository.list_visible_author_posts(
-        session, author_id, viewer_id, now, page.limit + 1, after
-    )
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = timeline_cursor(rows[-1])
-    return Page(items=await present_posts(session, viewer_id, rows, now), next_cursor=next_cursor)
-
-
-async def _author_or_404(
+async def get_author_id_or_404(
     session: AsyncSession, viewer_id: uuid.UUID | None, username: str
 ) -> uuid.UUID:
     """The author's id, unless the profile is missing or the viewer may not see its owner."""
@@ -887,8 +859,9 @@ async def _author_or_404(
     return profile.user_id
 
 
-def timeline_cursor(last: Post) -> str:
-    """The cursor after ``last`` in a newest-published-first list of live posts."""
+def timeline_cursor(last: Any) -> str:
+    """The cursor after ``last`` (a ``Post`` or a row with its ``id`` and ``published_at``)
+    in a newest-published-first list of live posts."""
     assert last.published_at is not None
     return encode_cursor({"published_at": last.published_at.isoformat(), "id": str(last.id)})
 
@@ -907,289 +880,22 @@ def decode_timeline_cursor(cursor: str) -> repository.TimelineKey:
 
 async def list_own_posts(
     session: AsyncSession, viewer_id: uuid.UUID, state: str, page: PageRequest
-) -> Page[PostOut]:
-    """The viewer's drafts, scheduled or archived posts, newest first."""
+) -> tuple[list[Post], str | None]:
+    """The viewer's drafts, scheduled or archived posts, newest first, and the next cursor."""
     statement = repository.own_posts_statement(viewer_id, state)
     rows, cursor = await paginate_by_id(session, statement, Post.id, page)
-    return Page(items=await present_posts(session, viewer_id, rows), next_cursor=cursor)
+    return list(rows), cursor
 
 
-# --- presenting posts (a whole page in a constant number of queries)
-
-
-@dataclass
-class _Loaded:
-    """Everything a page of posts shows, loaded in one batch per kind."""
-
-    viewer_id: uuid.UUID | None
-    now: datetime
-    originals: dict[uuid.UUID, Post]
-    profiles: dict[uuid.UUID, PersonCard]
-    media: dict[uuid.UUID, list[PostMedia]]
-    polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]]
-    choices: dict[uuid.UUID, list[uuid.UUID]]
-    mentions: dict[uuid.UUID, list[uuid.UUID]]
-    audiences: dict[uuid.UUID, list[uuid.UUID]]
-    reaction_counts: dict[uuid.UUID, dict[str, int]]
-    own_reactions: dict[uuid.UUID, str] = field(default_factory=dict)
-    bookmarked: set[uuid.UUID] = field(default_factory=set)
-    hide_metrics: bool = False
-
-
-async def present_posts(
-    session: AsyncSession,
-    viewer_id: uuid.UUID | None,
-    posts: Sequence[Post],
-    now: datetime | None = None,
-) -> list[PostOut]:
-    """The posts as ``viewer_id`` sees them, in order. The caller has already applied the
-    visibility policy to ``posts``; shared originals go through it here (a placeholder stands
-    in for those the viewer may not see). Constant queries whatever the number of posts."""
-    if not posts:
-        return []
-    loaded = await _load(session, viewer_id, posts, now or utcnow())
-    return [_post_out(post, loaded) for post in posts]
-
-
-async def present_visible_posts(
-    session: AsyncSession, viewer_id: uuid.UUID | None, post_ids: Sequence[uuid.UUID]
-) -> list[PostOut]:
-    """The live posts among ``post_ids`` that the viewer may see, in the given order (for
-    lists other modules keep, such as bookmarks): invisible ones are left out."""
-    now = utcnow()
-    found = await repository.get_live_visible_posts(session, viewer_id, post_ids, now)
-    ordered = [found[post_id] for post_id in dict.fromkeys(post_ids) if post_id in found]
-    return await present_posts(session, viewer_id, ordered, now)
-
-
-async def _load(
-    session: AsyncSession, viewer_id: uuid.UUID | None, posts: Sequence[Post], now: datetime
-) -> _Loaded:
-    shared_ids = {post.shared_post_id for post in posts if post.shared_post_id is not None}
-    originals = await repository.get_live_visible_posts(session, viewer_id, shared_ids, now)
-    every = [*posts, *originals.values()]
-    ids = list(dict.fromkeys(post.id for post in every))
-    custom_own = [
-        post.id
-        for post in every
-        if post.author_id == viewer_id and post.visibility is Visibility.CUSTOM
-    ]
-    media, polls = await _parts_of(session, ids)
-    mentions = await repository.mentions_for(session, ids, viewer_id)
-    audiences = await repository.audiences_for(session, custom_own)
-    people = {post.author_id for post in every}
-    for user_ids in (*mentions.values(), *audiences.values()):
-        people.update(user_ids)
-    loaded = _Loaded(
-        viewer_id=viewer_id,
-        now=now,
-        originals=originals,
-        profiles=await profiles_service.get_cards(session, people),
-        media=media,
-        polls=polls,
-        choices={},
-        mentions=mentions,
-        audiences=audiences,
-        reaction_counts=await reactions.counts_for(session, TargetType.POST, ids),
-    )
-    if viewer_id is not None:
-        await _load_viewer_facts(session, viewer_id, ids, loaded)
-    return loaded
+# --- the read side's cache of presented posts
 
 
 def post_cache_key(post_id: uuid.UUID) -> str:
+    """Where ``timeline`` keeps the post's presented, viewer-independent body."""
     return f"post:{post_id}"
 
 
-async def _parts_of(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, list[PostMedia]], dict[uuid.UUID, tuple[Poll, list[PollOption]]]]:
-    """Media and polls of the posts: cached under ``post:{id}`` (seed 000: 30 minutes), the
-    rest loaded in one query each. Media never change; votes invalidate the entry."""
-    cached = await recall(session, (post_cache_key(post_id) for post_id in ids))
-    media: dict[uuid.UUID, list[PostMedia]] = {}
-    polls: dict[uuid.UUID, tuple[Poll, list[PollOption]]] = {}
-    missing = []
-    for post_id in ids:
-        entry = cached.get(post_cache_key(post_id))
-        if entry is None:
-            missing.append(post_id)
-            continue
-        media[post_id] = [_media_from_json(post_id, item) for item in entry["media"]]
-        if entry["poll"] is not None:
-            polls[post_id] = _poll_from_json(post_id, entry["poll"])
-    if missing:
-        loaded_media = await repository.media_for(session, missing)
-        loaded_polls = await repository.polls_for(session, missing)
-        media.update(loaded_media)
-        polls.update(loaded_polls)
-        entries = {
-            post_cache_key(post_id): {
-                "media": [_media_json(item) for item in loaded_media.get(post_id, [])],
-                "poll": _poll_json(*loaded_polls[post_id]) if post_id in loaded_polls else None,
-            }
-            for post_id in missing
-        }
-        await remember(session, entries, ttls_of(session).post)
-    return media, polls
-
-
-_MEDIA_FIELDS = (
-    "position",
-    "url",
-    "thumbnail_url",
-    "size_bytes",
-    "width",
-    "height",
-    "duration_seconds",
-    "alt_text",
-)
-
-
-def _media_json(item: PostMedia) -> dict[str, Any]:
-    fields = {name: getattr(item, name) for name in _MEDIA_FIELDS}
-    return {**fields, "id": str(item.id), "media_type": item.media_type.value}
-
-
-def _media_from_json(post_id: uuid.UUID, data: dict[str, Any]) -> PostMedia:
-    return PostMedia(
-        **{name: data[name] for name in _MEDIA_FIELDS},
-        id=uuid.UUID(data["id"]),
-        post_id=post_id,
-        media_type=MediaType(data["media_type"]),
-    )
-
-
-def _poll_json(poll: Poll, options: Sequence[PollOption]) -> dict[str, Any]:
-    return {
-        "allows_multiple": poll.allows_multiple,
-        "closes_at": poll.closes_at.isoformat() if poll.closes_at else None,
-        "options": [
-            {"id": str(o.id), "position": o.position, "text": o.text, "votes": o.votes_count}
-            for o in options
-        ],
-    }
-
-
-def _poll_from_json(post_id: uuid.UUID, data: dict[str, Any]) -> tuple[Poll, list[PollOption]]:
-    closes_at = data["closes_at"]
-    poll = Poll(
-        post_id=post_id,
-        allows_multiple=data["allows_multiple"],
-        closes_at=datetime.fromisoformat(closes_at) if closes_at else None,
-    )
-    options = [
-        PollOption(
-            id=uuid.UUID(o["id"]),
-            post_id=post_id,
-            position=o["position"],
-            text=o["text"],
-            votes_count=o["votes"],
-        )
-        for o in data["options"]
-    ]
-    return poll, options
-
-
-async def _load_viewer_facts(
-    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID], loaded: _Loaded
-) -> None:
-    loaded.choices = await repository.votes_by(session, viewer_id, ids)
-    loaded.own_reactions = await reactions.reactions_by(session, viewer_id, TargetType.POST, ids)
-    loaded.bookmarked = await bookmarks.bookmarked_post_ids(session, viewer_id, ids)
-    loaded.hide_metrics = await profiles_service.hides_metrics(session, viewer_id)
-
-
-def _post_out(post: Post, loaded: _Loaded) -> PostOut:
-    shared: EmbeddedPostOut | UnavailablePost | None = None
-    if post.shared_post_id is not None:
-        original = loaded.originals.get(post.shared_post_id)
-        shared = _embedded(original, loaded) if original is not None else UnavailablePost()
-    return PostOut(**_fields(post, loaded), shared_post=shared)
-
-
-def _embedded(post: Post, loaded: _Loaded) -> EmbeddedPostOut:
-    return EmbeddedPostOut(**_fields(post, loaded))
-
-
-def _fields(post: Post, loaded: _Loaded) -> dict[str, Any]:
-    is_author = post.author_id == loaded.viewer_id
-    metrics = not loaded.hide_metrics
-    poll = loaded.polls.get(post.id)
-    return {
-        "id": post.id,
-        "author": _author(post.author_id, loaded),
-        "type": post.type,
-        "content": post.content,
-        "hashtags": extract_hashtags(post.content),
-        "mentions": _user_refs(loaded.mentions.get(post.id, ()), loaded),
-        "visibility": post.visibility,
-        "status": post.status,
-        "published_at": post.published_at,
-        "created_at": post.created_at,
-        "is_edited": post.is_edited,
-        "edited_at": post.edited_at,
-        "archived_at": post.archived_at,
-        "deleted_at": post.deleted_at,
-        "location": _location(post),
-        "link_url": post.link_url,
-        "media": [_media_out(item) for item in loaded.media.get(post.id, ())],
-        "poll": _poll_out(*poll, loaded.choices.get(post.id, ()), loaded.now) if poll else None,
-        "allow_reactions": post.allow_reactions,
-        "comment_permission": post.comment_permission,
-        "comment_count": post.comment_count if metrics else None,
-        "share_count": post.share_count if metrics else None,
-        "view_count": post.view_count if metrics and is_author else None,
-        "reaction_counts": loaded.reaction_counts.get(post.id, {}) if metrics else None,
-        "viewer_reaction": loaded.own_reactions.get(post.id),
-        "bookmarked": post.id in loaded.bookmarked,
-        "audience": (
-            _user_refs(loaded.audiences.get(post.id, ()), loaded)
-            if is_author and post.visibility is Visibility.CUSTOM
-            else None
-        ),
-    }
-
-
-def _author(user_id: uuid.UUID, loaded: _Loaded) -> PersonCard:
-    profile = loaded.profiles.get(user_id)
-    if profile is None:  # cannot happen (every user has a profile); never a 500 for it
-        return PersonCard(
-            user_id=user_id, username="", display_name="", avatar_url=None, is_verified=False
-        )
-    return PersonCard(
-        user_id=user_id,
-        username=profile.username,
-        display_name=profile.display_name,
-        avatar_url=profile.avatar_url,
-        is_verified=profile.is_verified,
-    )
-
-
-def _user_refs(user_ids: Iterable[uuid.UUID], loaded: _Loaded) -> list[UserRef]:
-    return [
-        UserRef(user_id=user_id, username=loaded.profiles[user_id].username)
-        for user_id in user_ids
-        if user_id in loaded.profiles
-    ]
-
-
-def _location(post: Post) -> LocationOut | None:
-    if post.location_name is None:
-        return None
-    return LocationOut(name=post.location_name, latitude=post.latitude, longitude=post.longitude)
-
-
-def _media_out(item: PostMedia) -> MediaOut:
-    return MediaOut(
-        id=item.id,
-        position=item.position,
-        media_type=item.media_type,
-        url=item.url,
-        thumbnail_url=item.thumbnail_url,
-        size_bytes=item.size_bytes,
-        width=item.width,
-        height=item.height,
-        duration_seconds=item.duration_seconds,
-        alt_text=item.alt_text,
-    )
+def forget_presented(session: AsyncSession, *post_ids: uuid.UUID) -> None:
+    """The posts' presented bodies are stale once this transaction commits (edits, life
+    cycle, counts, votes, reactions): the very next read loads them again."""
+    invalidate_after_commit(session, *(post_cache_key(post_id) for post_id in post_ids))

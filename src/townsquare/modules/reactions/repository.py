@@ -6,8 +6,21 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townsquare.kit.models import utcnow
@@ -185,4 +198,35 @@ def reacted_post_ids_statement(user_id: uuid.UUID, since: datetime) -> Select[uu
         Reaction.user_id == user_id,
         Reaction.target_type == TargetType.POST,
         Reaction.created_at >= since,
+    )
+
+
+# --- what presented posts show (registered with ``timeline.providers`` at start-up) -----------
+
+
+def viewer_reaction_state(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Viewer state ``reaction``: the viewer's own reaction on each post (key: its type)."""
+    return select(
+        Reaction.target_id,
+        literal_column("'reaction'", String),
+        Reaction.type,
+        cast(null(), String),
+    ).where(
+        Reaction.user_id == params.viewer_id,
+        Reaction.target_type == TargetType.POST,
+        Reaction.target_id.in_(params.post_ids),
+    )
+
+
+def reaction_counts_part(params: Any) -> Select[uuid.UUID, str, str, str]:
+    """Body part ``reaction_count``: the posts' counts per type (key: type; 0 left out)."""
+    return select(
+        ReactionCount.target_id,
+        literal_column("'reaction_count'", String),
+        ReactionCount.type,
+        cast(ReactionCount.count, String),
+    ).where(
+        ReactionCount.target_type == TargetType.POST,
+        ReactionCount.target_id.in_(params.post_ids),
+        ReactionCount.count > 0,
     )

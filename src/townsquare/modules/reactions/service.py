@@ -103,6 +103,7 @@ async def _react(
     if change is None:
         raise ReactionBusy("Your reaction changed meanwhile; try again.")
     if change.added or change.changed:
+        _counts_changed(session, target)
         name = events.REACTION_ADDED if change.added else events.REACTION_CHANGED
         record_event(session, name, _payload(viewer_id, target, reaction_type, change.previous))
     # The viewer's reaction is the one just set: no need to read it back under the write lock.
@@ -121,10 +122,17 @@ async def unreact_to_comment(
     )
 
 
+def _counts_changed(session: AsyncSession, target: Target) -> None:
+    """A post's reaction counts are part of its presented body: stale from this commit on."""
+    if target.type is TargetType.POST:
+        posts.forget_presented(session, target.id)
+
+
 async def _unreact(session: AsyncSession, viewer_id: uuid.UUID, target: Target) -> None:
     """Idempotent; works even where reactions were turned off since (it is the user's own)."""
     removed = await repository.remove_reaction(session, viewer_id, target.type, target.id)
     if removed is not None:
+        _counts_changed(session, target)
         record_event(session, events.REACTION_REMOVED, _payload(viewer_id, target, removed, None))
 
 

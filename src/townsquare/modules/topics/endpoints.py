@@ -15,9 +15,11 @@ from townsquare.kit.auth import (
 )
 from townsquare.kit.errors import problem_responses
 from townsquare.kit.pagination import Page, PageRequest, page_request
+from townsquare.kit.responses import json_response
 from townsquare.kit.validation import NoNul
 from townsquare.kit.web import SessionDep, UnitOfWorkRoute
 from townsquare.modules.posts.schemas import PostOut
+from townsquare.modules.timeline import service as timeline
 from townsquare.modules.topics import service
 from townsquare.modules.topics.schemas import TopicOut, TopicUpdate, TrendingTopicOut
 
@@ -112,9 +114,10 @@ async def update_topic(
 async def list_topic_posts(
     name: TopicName, viewer: OptionalViewer, session: SessionDep, page: PageDep
 ) -> object:
-    return await service.list_visible_topic_posts(
-        session, viewer.user_id if viewer else None, name, page
-    )
+    viewer_id = viewer.user_id if viewer else None
+    ids, next_cursor = await service.list_visible_topic_posts(session, viewer_id, name, page)
+    items = await timeline.present_posts(session, viewer_id, ids)
+    return json_response(timeline.page_of(items, next_cursor))
 
 
 @router.post(

@@ -1,8 +1,8 @@
 """All SQL of topics.
 
-The topic page joins ``post_topics`` to ``posts``: the posts module offers no list query over a
-set of post ids, so the join is written here and filtered with the posts visibility policy's
-public SQL clause (``posts.policy.visible_posts_clause``), the one rule every read path shares.
+The topic page joins ``post_topics`` to posts' viewer-filtered base statement
+(``posts.repository.visible_posts_statement``): the visibility policy, the one rule every read
+path shares, and no naming of the posts tables here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,9 +19,7 @@ from sqlalchemy.orm import aliased
 from townsquare.kit.models import new_id, utcnow
 from townsquare.kit.pagination import PageRequest
 from townsquare.kit.sql import insert_or_ignore, upsert_add
-from townsquare.modules.posts import policy as posts_policy
 from townsquare.modules.posts import repository as posts
-from townsquare.modules.posts.models import Post
 from townsquare.modules.topics.models import PostTopic, Topic, TopicDailyUsage, TopicFollow
 
 # --- topics -----------------------------------------------------------------------------------
@@ -148,12 +147,6 @@ async def detach_post_topics(
     return [(topic_id, linked_at) for topic_id, linked_at in result]
 
 
-def _live_visible_clause(viewer_id: uuid.UUID | None, now: datetime) -> ColumnElement[bool]:
-    # A topic page lists published posts only: the author's own drafts, scheduled, archived
-    # or deleted posts (which the policy lets the author see) do not belong on it.
-    return and_(posts_policy.visible_posts_clause(viewer_id, now), posts_policy.live_clause(now))
-
-
 async def list_visible_topic_posts(
     session: AsyncSession,
     topic_id: uuid.UUID,
@@ -161,17 +154,21 @@ async def list_visible_topic_posts(
     now: datetime,
     page: PageRequest,
     after: posts.TimelineKey | None,
-) -> list[Post]:
-    """Live posts of the topic the viewer may see, newest published first; ``limit + 1`` rows."""
+) -> list[Any]:
+    """(id, published_at) of the topic's live posts the viewer may see, newest published
+    first; ``limit + 1`` rows. Posts' base statement applies the visibility policy."""
+    visible = posts.visible_posts_statement(viewer_id, now).subquery("visible")
     statement = (
-        select(Post)
-        .join(PostTopic, PostTopic.post_id == Post.id)
-        .where(PostTopic.topic_id == topic_id, _live_visible_clause(viewer_id, now))
+        select(visible.c.id, visible.c.published_at)
+        .join(PostTopic, PostTopic.post_id == visible.c.id)
+        .where(PostTopic.topic_id == topic_id)
     )
     if after is not None:
-        statement = statement.where(posts.published_before_clause(after))
-    statement = statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(page.limit + 1)
-    return list((await session.scalars(statement)).all())
+        statement = statement.where(posts.published_before(visible, after))
+    statement = statement.order_by(visible.c.published_at.desc(), visible.c.id.desc()).limit(
+        page.limit + 1
+    )
+    return list(await session.execute(statement))
 
 
 # --- usage and trending -----------------------------------------------------------------------

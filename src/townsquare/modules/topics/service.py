@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townsquare.kit.errors import NotFound
 from townsquare.kit.models import utcnow
 from townsquare.kit.pagination import (
-    Page,
     PageRequest,
     decode_cursor,
     decode_id_cursor,
@@ -28,10 +27,9 @@ from townsquare.kit.pagination import (
 )
 from townsquare.kit.text import MAX_TAG_LENGTH
 
-# posts.service calls this module's attach/detach and this module presents posts with it: the
-# two import each other as modules (not names), which Python resolves at call time.
+# Posts calls attach/replace/detach through its hashtag listeners (registered by wiring): posts
+# does not import topics.
 from townsquare.modules.posts import service as posts
-from townsquare.modules.posts.schemas import PostOut
 from townsquare.modules.topics import repository
 from townsquare.modules.topics.models import Topic
 
@@ -234,9 +232,9 @@ async def list_trending_topics(
 
 async def list_visible_topic_posts(
     session: AsyncSession, viewer_id: uuid.UUID | None, name: str, page: PageRequest
-) -> Page[PostOut]:
-    """The topic page: live posts with this tag that the viewer may see, newest published
-    first, presented as timelines present them (constant queries per page)."""
+) -> tuple[list[uuid.UUID], str | None]:
+    """The topic page: the ids of live posts with this tag that the viewer may see, newest
+    published first, and the next cursor (``timeline`` presents them)."""
     topic = await get_topic_or_404(session, name)
     after = posts.decode_timeline_cursor(page.cursor) if page.cursor else None
     now = utcnow()
@@ -244,7 +242,7 @@ async def list_visible_topic_posts(
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     cursor = posts.timeline_cursor(rows[-1]) if more and rows else None
-    return Page(items=await posts.present_posts(session, viewer_id, rows, now), next_cursor=cursor)
+    return [row.id for row in rows], cursor
 
 
 def _name_cursor(cursor: str) -> str:
