@@ -87,23 +87,13 @@ def record_event(
     now = utcnow()
     available_at = now + delay if delay else now
     event_id = new_id()
-    handlers: EventHandlers | None = session.info.get(_HANDLERS)
-    # An event no outbox handler consumes (kept as a record, e.g. for analytics) is written
-    # already settled, as the relay would settle it: no kick, no claim transaction for it.
-    handled = handlers is None or handlers.handles(name)
     session.add(
         OutboxEvent(
-            id=event_id,
-            name=name,
-            payload=payload,
-            occurred_at=now,
-            available_at=available_at,
-            dispatched_at=None if handled else now,
-            attempts=0 if handled else 1,
+            id=event_id, name=name, payload=payload, occurred_at=now, available_at=available_at
         )
     )
-    if handled:
-        session.info[_RECORDED] = True
+    session.info[_RECORDED] = True
+    handlers: EventHandlers | None = session.info.get(_HANDLERS)
     if handlers is not None and (hooks := handlers.commit_handlers_for(name)):
         run = db.on_commit(session, _COMMIT_HANDLERS_HOOK, _CommitHandlersRun)
         run.add(Event(id=event_id, name=name, payload=payload, occurred_at=now), hooks)
@@ -185,10 +175,6 @@ class EventHandlers:
         also needs an outbox handler (``on``); use this for what makes the change visible at
         once (dropping a Redis index, say), not for what makes it true."""
         self._on_commit[name].append(handler)
-
-    def handles(self, name: str) -> bool:
-        """Whether any outbox handler (``on``/``on_batch``) consumes ``name``."""
-        return bool(self._by_name.get(name))
 
     def commit_handlers_for(self, name: str) -> list[CommitHandler]:
         return list(self._on_commit.get(name, ()))
