@@ -60,9 +60,20 @@ class UnitOfWorkRoute(APIRoute):
                 await _run_after_commit(uow)
             if kept is not None:
                 raise kept
+            _keep_limit_headers(request, response)
             return response
 
         return handle_in_unit_of_work
+
+
+def _keep_limit_headers(request: Request, response: Response) -> None:
+    """FastAPI merges headers that dependencies set on the injected ``Response`` only into
+    answers it builds itself; an endpoint that returns a ready ``Response`` (orjson answers of
+    ``kit.responses``) would lose the ``RateLimit-*`` headers, so they are added here too."""
+    headers: dict[str, str] | None = getattr(request.state, "limit_headers", None)
+    if headers:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
 
 
 async def _commit(uow: UnitOfWork, platform: Platform) -> None:
@@ -132,11 +143,13 @@ def limit_per_ip(scope: str, rule_setting: str) -> Any:
     Successful answers carry the ``RateLimit-*`` headers; a full window answers 429.
     """
 
-    async def spend(response: Response, platform: PlatformDep, client: ClientDep) -> None:
+    async def spend(
+        request: Request, response: Response, platform: PlatformDep, client: ClientDep
+    ) -> None:
         rule: str = getattr(platform.settings, rule_setting)
         state = await platform.limiter.hit(rule, scope, client.ip)
         if state is not None:
-            response.headers.update(state.headers())
+            _limit_headers(request, response, state.headers())
 
     return Depends(spend)
 
@@ -163,6 +176,12 @@ def limit_per_account(scope: str, rule_setting: str) -> Any:
         rule: str = getattr(platform.settings, rule_setting)
         state = await platform.limiter.hit(rule, scope, str(user_id))
         if state is not None:
-            response.headers.update(state.headers())
+            _limit_headers(request, response, state.headers())
 
     return Depends(spend)
+
+
+def _limit_headers(request: Request, response: Response, headers: dict[str, str]) -> None:
+    """The ``RateLimit-*`` headers on the answer, whichever way the endpoint builds it."""
+    response.headers.update(headers)
+    request.state.limit_headers = headers
