@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, and_, or_
 
 from townsquare.modules.notifications.models import Channel, Notification, NotificationType
 from townsquare.modules.posts import policy as posts_policy
-from townsquare.modules.posts.models import Post
 from townsquare.modules.social import policy as people
 
 #: Email is on by default for what asks for an answer or is addressed to you; off for the rest.
@@ -86,6 +85,8 @@ def visible_notifications_clause(viewer_id: uuid.UUID, now: datetime) -> ColumnE
     """The read rule as a WHERE clause over ``Notification``."""
     # Where the actor is NULL the first branch decides; the clauses only see real ids.
     actor = cast("ColumnElement[uuid.UUID]", Notification.actor_id)
+    post_id = cast("ColumnElement[uuid.UUID]", Notification.post_id)
+    target_id = cast("ColumnElement[uuid.UUID]", Notification.target_id)
     return and_(
         Notification.recipient_id == viewer_id,
         or_(
@@ -94,21 +95,13 @@ def visible_notifications_clause(viewer_id: uuid.UUID, now: datetime) -> ColumnE
         ),
         or_(
             Notification.post_id.is_(None),
-            exists().where(
-                Post.id == Notification.post_id,
-                # Authors see their own deleted posts; their notifications about them go.
-                Post.deleted_at.is_(None),
-                posts_policy.visible_posts_clause(viewer_id, now),
-            ),
+            # Authors see their own deleted posts; their notifications about them go.
+            posts_policy.undeleted_visible_post_clause(viewer_id, now, post_id),
         ),
         # A share's notification is governed by the share (``post_id``) and is about the
         # original (the target): it goes with either.
         or_(
             Notification.type != NotificationType.SHARE,
-            exists().where(
-                Post.id == Notification.target_id,
-                Post.deleted_at.is_(None),
-                posts_policy.visible_posts_clause(viewer_id, now),
-            ),
+            posts_policy.undeleted_visible_post_clause(viewer_id, now, target_id),
         ),
     )

@@ -127,3 +127,14 @@ def visible_posts_clause(viewer_id: ViewerRef | None, now: MomentRef) -> ColumnE
         author == viewer_id,
         and_(shown, audience),
     )
+
+
+def undeleted_visible_post_clause(
+    viewer_id: ViewerRef | None, now: MomentRef, post_id: ColumnElement[uuid.UUID]
+) -> ColumnElement[bool]:
+    """The post ``post_id`` (a column of the caller's query) is not deleted and the viewer may
+    see it: for other modules' rules that follow a post (notifications about it) without naming
+    the posts table. Unlike ``visible_posts_clause``, the author's own deleted post is out too."""
+    return exists().where(
+        Post.id == post_id, Post.deleted_at.is_(None), visible_posts_clause(viewer_id, now)
+    )
