@@ -409,3 +409,15 @@ async def test_system_notification_from_an_admin_only(client, app):
     )
     bad = {**body, "action_url": "javascript:alert(1)"}
     assert_problem(await client.post(f"{API}/admin/notifications", json=bad, headers=headers), 422)
+
+
+async def test_mentions_in_friends_only_posts_whatever_blocks_exist_elsewhere(client, app):
+    ann, bo, cy, di, ed = await users(client, 5)
+    await graph.befriend(app, ann.user_id, bo.user_id)
+    # Blocks of ann with people who are not mentioned, in both directions.
+    await graph.block(app, ann.user_id, di.user_id)
+    await graph.block(app, ed.user_id, ann.user_id)
+    await post(client, ann, f"psst @{bo.username} @{cy.username}", visibility="friends")
+    await settle(app)
+    assert await types_of(client, bo) == ["mention"]  # a friend: the blocks are not about bo
+    assert await types_of(client, cy) == []  # a stranger may not see the post

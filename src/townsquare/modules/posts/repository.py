@@ -25,8 +25,8 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     delete,
-    exists,
     func,
     literal,
     literal_column,
@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     union_all,
     update,
+    values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +54,6 @@ from townsquare.modules.posts.models import (
     PostStatus,
     Visibility,
 )
-from townsquare.modules.profiles import repository as profiles
 from townsquare.modules.social import policy as people
 from townsquare.modules.social import repository as social
 from townsquare.modules.social.repository import Relation
@@ -98,16 +98,25 @@ def _visible_post_params(
 async def viewers_who_may_see(
     session: AsyncSession, post_id: uuid.UUID, viewer_ids: Iterable[uuid.UUID], now: datetime
 ) -> set[uuid.UUID]:
-    """Those of ``viewer_ids`` the visibility policy lets see the post; one query for all."""
+    """Those of ``viewer_ids`` the visibility policy lets see the post; one query for all.
+
+    The candidates are a ``VALUES`` list (a CTE: SQLite takes no column names on a derived
+    table) joined to the one post row, and the policy's clauses sit directly in that SELECT's
+    WHERE: each of its EXISTS correlates to the SELECT just around it, so both the viewer and
+    the post must be FROMs of that SELECT. (With the policy inside a further ``EXISTS`` over
+    the post, its own EXISTS saw the viewer's table as a FROM of their own and cross-joined it:
+    any friend of the author let every candidate in, any block of the author kept all out.)
+    """
     ids = sorted(set(viewer_ids))
     if not ids:
         return set()
-    viewer = profiles.user_id_column()
+    candidates = values(column("user_id", Uuid), name="candidates").data([(i,) for i in ids]).cte()
+    viewer = candidates.c.user_id
     rows = await session.scalars(
-        select(viewer).where(
-            viewer.in_(ids),
-            exists().where(Post.id == post_id, policy.visible_posts_clause(viewer, now)),
-        )
+        select(viewer)
+        .select_from(candidates)
+        .join(Post, Post.id == post_id)
+        .where(policy.visible_posts_clause(viewer, now))
     )
     return set(rows)
 

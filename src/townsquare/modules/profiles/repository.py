@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -129,12 +129,6 @@ async def scrub_profile(session: AsyncSession, user_id: uuid.UUID, username: str
         .where(Profile.user_id == user_id)
         .values(**personal, username=username, display_name="Deleted user", is_hidden=True)
     )
-
-
-def user_id_column() -> ColumnElement[uuid.UUID]:
-    """Every account's id as a column (each account has a profile), for statements that ask a
-    question of many users at once (``posts.repository.viewers_who_may_see``)."""
-    return cast("ColumnElement[uuid.UUID]", Profile.user_id)
 
 
 def hidden_clause(user: UserColumn) -> ColumnElement[bool]:
